@@ -1,0 +1,283 @@
+"""Benchmark of the whole embedded pipeline: Jetstream events -> normalise -> match ->
+score -> SQLite (WAL, synchronous=FULL: durable commits, cursor in the same transaction).
+Prints figures; asserts nothing.
+
+    .venv/bin/python bench/pipeline.py            # full run (several minutes)
+    .venv/bin/python bench/pipeline.py --quick    # about a minute or two
+
+1. Closed loop: events are handed to the pipeline as fast as it takes them; posts/s and
+   events/s are the capacity.
+2. Open loop: Poisson arrivals at 25 %, 50 % and 80 % of that capacity (and at 10,000
+   posts/s when that is below capacity); latency is from an event's *scheduled* arrival to
+   the commit of its alert (so a late source counts against the pipeline), p50/p99/p99.9.
+3. Watch updates: during a run, watches for words that are already in the stream are
+   added to the store; latency is from the store write to the commit of the first alert.
+
+Events come from ``workload.py`` (about 80 % non-post events, seven languages, emoji,
+links, CJK) and are kept in memory, so what is measured is the pipeline, not a file or
+network reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from measure import load_average, machine, median, peak_rss_mib, percentile
+from watchfloor.governance.pseudonyms import HmacPseudonymiser
+from watchfloor.model import RawEvent, Watch, WatchStatus, utcnow
+from watchfloor.pipeline.runner import Pipeline, PipelineStats
+from watchfloor.sources.bluesky import JetstreamNormaliser
+from watchfloor.store import IngestResult
+from watchfloor.store.sqlite import SQLiteStore
+from workload import NOW, make_events, make_watches
+
+UPDATE_WORDS = tuple(f"freshword{n}q" for n in range(8))
+
+
+class MemorySource:
+    """Events from memory: as fast as they are taken, or at scheduled (Poisson) times."""
+
+    platform = "bluesky"
+
+    def __init__(self, name: str, payloads: list[bytes], arrivals: list[float] | None = None) -> None:
+        self.name = name
+        self.payloads = payloads
+        self.arrivals = arrivals  # seconds after the start, one per event
+        self.started_at = 0.0
+
+    async def events(self, cursor: str | None) -> AsyncIterator[RawEvent]:
+        loop = asyncio.get_running_loop()
+        self.started_at = time.monotonic()
+        received = utcnow()
+        arrivals = self.arrivals
+        for i in range(int(cursor or 0), len(self.payloads)):
+            if arrivals is not None:
+                wait = self.started_at + arrivals[i] - time.monotonic()
+                if wait > 0.001:
+                    await asyncio.sleep(wait)
+                    received = utcnow()
+            elif i % 1024 == 0:
+                received = utcnow()
+                await asyncio.sleep(0)
+            yield RawEvent(self.name, "bluesky", str(i + 1), self.payloads[i], received)
+        del loop
+
+
+def post_index(payloads: list[bytes]) -> dict[str, int]:
+    """native id -> event index of every post in the stream."""
+    out = {}
+    for i, payload in enumerate(payloads):
+        event = json.loads(payload)
+        commit = event.get("commit") or {}
+        if commit.get("collection") == "app.bsky.feed.post" and commit.get("operation") == "create":
+            out[f"at://{event['did']}/app.bsky.feed.post/{commit['rkey']}"] = i
+    return out
+
+
+def fresh_store(folder: Path, watches: list[Watch]) -> str:
+    path = folder / f"bench-{random.randrange(10**9)}.db"
+    setup = SQLiteStore(path, synchronous="OFF")
+    setup.migrate()
+    for watch in watches:
+        setup.add_watch(watch)
+    setup.close()
+    return str(path)
+
+
+async def run_pipeline(
+    path: str,
+    payloads: list[bytes],
+    arrivals: list[float] | None,
+    args: argparse.Namespace,
+    index: dict[str, int] | None = None,
+    updates: list[Watch] | None = None,
+) -> dict[str, object]:
+    store = SQLiteStore(Path(path))  # synchronous=FULL: every commit is durable
+    source = MemorySource(f"bench-{random.randrange(10**9)}", payloads, arrivals)
+    pipeline = Pipeline(
+        source,
+        JetstreamNormaliser(HmacPseudonymiser(b"bench-secret-" * 3)),
+        store,
+        batch_size=args.batch_size,
+        batch_interval_s=args.batch_interval,
+        queue_size=args.queue_size,
+    )
+    latencies: list[float] = []
+    added: dict[int, float] = {}  # watch id -> when it was stored
+    update_latency: dict[int, float] = {}
+
+    def on_commit(result: IngestResult) -> None:
+        now = time.monotonic()
+        for alert in result.alerts_added:
+            if index is not None and arrivals is not None:
+                at = index.get(alert.post.native_id)
+                if at is not None:
+                    latencies.append(now - (source.started_at + arrivals[at]))
+            if alert.watch_id in added and alert.watch_id not in update_latency:
+                update_latency[alert.watch_id] = now - added[alert.watch_id]
+
+    pipeline.on_commit.append(on_commit)
+
+    async def add_watches() -> None:
+        await asyncio.sleep(2.0)
+        for watch in updates or []:
+            stored = await asyncio.to_thread(store.add_watch, watch)
+            added[stored.id or 0] = time.monotonic()
+            await asyncio.sleep(1.0)
+
+    # Start-up work that happens once per process is not part of the measurement:
+    # compiling the watch set, and the character tables of non-ASCII folding.
+    await asyncio.to_thread(pipeline.watch_sets.current)
+    await asyncio.to_thread(pipeline.process, [RawEvent(source.name, "bluesky", "0", p, NOW) for p in payloads[:200]])
+    pipeline.stats = PipelineStats()
+    adder = asyncio.create_task(add_watches()) if updates else None
+    start, cpu = time.monotonic(), time.process_time()
+    stats = await pipeline.run()
+    seconds, cpu = time.monotonic() - start, time.process_time() - cpu
+    if adder is not None:
+        adder.cancel()
+    store.close()
+    return {
+        "seconds": seconds,
+        "events": stats.events,
+        "posts": stats.posts,
+        "matched_posts": stats.matched_posts,
+        "alerts": stats.alerts,
+        "events_per_s": stats.events / seconds,
+        "posts_per_s": stats.posts / seconds,
+        "cpu_seconds": cpu,
+        "posts_per_cpu_s": stats.posts / cpu,
+        "latencies": latencies,
+        "update_latency_s": sorted(update_latency.values()),
+        "updates_added": len(added),
+    }
+
+
+def poisson(rate: float, count: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    at, out = 0.0, []
+    for _ in range(count):
+        at += rng.expovariate(rate)
+        out.append(at)
+    return out
+
+
+def update_watches(start_id: int) -> list[Watch]:
+    return [
+        Watch(
+            name=f"added while running {n}",
+            query=word,
+            purpose="benchmark",
+            legal_basis="benchmark",
+            owner="bench",
+            created_at=NOW,
+            status=WatchStatus.approved,
+        )
+        for n, word in enumerate(UPDATE_WORDS[:start_id])
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller samples (about a minute or two)")
+    parser.add_argument("--watches", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=0.03, help="planted match rate")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-interval", type=float, default=0.02, help="seconds")
+    parser.add_argument("--queue-size", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    closed_events = 150_000 if args.quick else 600_000
+    open_seconds = 6.0 if args.quick else 20.0
+    print(
+        f"watchfloor pipeline benchmark — {machine()}, {'quick' if args.quick else 'full'} run, "
+        f"load average {load_average():.1f}"
+    )
+    print(
+        f"{args.watches:,} watches, planted match rate {args.rate:.0%}, batch size {args.batch_size}, "
+        f"batch interval {args.batch_interval * 1000:.0f} ms, SQLite WAL synchronous=FULL"
+    )
+    watches, recipes = make_watches(args.watches)
+    figures: dict[str, object] = {"machine": machine(), "quick": args.quick, "args": vars(args) | {"json": None}}
+    with tempfile.TemporaryDirectory() as folder:
+        template = fresh_store(Path(folder), watches)
+        payloads = make_events(closed_events, recipes, args.rate, extra_words=UPDATE_WORDS, extra_share=0.01)
+        index = post_index(payloads)
+
+        def copy_store() -> str:
+            target = Path(folder) / f"run-{random.randrange(10**9)}.db"
+            target.write_bytes(Path(template).read_bytes())
+            return str(target)
+
+        closed = asyncio.run(run_pipeline(copy_store(), payloads, None, args))
+        capacity = closed["events_per_s"]
+        post_share = closed["posts"] / closed["events"]
+        figures["closed_loop"] = {k: v for k, v in closed.items() if k not in ("latencies", "update_latency_s")}
+        print(
+            f"\nclosed loop: {closed['posts_per_s']:,.0f} posts/s ({closed['events_per_s']:,.0f} events/s), "
+            f"{closed['matched_posts'] / max(1, closed['posts']):.1%} of posts matched, "
+            f"{closed['alerts']:,} alerts, {closed['seconds']:.1f} s; peak RSS {peak_rss_mib():.0f} MiB"
+        )
+        print(
+            f"  CPU: {closed['cpu_seconds']:.1f} s ({closed['cpu_seconds'] / closed['seconds']:.0%} of one core), "
+            f"{closed['posts_per_cpu_s']:,.0f} posts per CPU-second"
+        )
+
+        loads = [(f"{share:.0%} of capacity", capacity * share) for share in (0.25, 0.5, 0.8)]
+        target_events = 10_000 / post_share
+        if target_events < capacity:
+            loads.append(("10,000 posts/s", target_events))
+        rows = []
+        for label, rate in loads:
+            count = min(len(payloads), int(rate * open_seconds))
+            arrivals = poisson(rate, count, seed=len(rows))
+            updates = update_watches(3) if label == "50% of capacity" else None
+            result = asyncio.run(run_pipeline(copy_store(), payloads[:count], arrivals, args, index, updates))
+            lat = result["latencies"]
+            row = {
+                "load": label,
+                "offered_events_per_s": rate,
+                "offered_posts_per_s": rate * post_share,
+                "achieved_posts_per_s": result["posts"] / arrivals[-1],
+                "alerts": len(lat),
+                "p50_ms": percentile(lat, 0.5) * 1000,
+                "p99_ms": percentile(lat, 0.99) * 1000,
+                "p999_ms": percentile(lat, 0.999) * 1000,
+                "max_ms": max(lat, default=float("nan")) * 1000,
+                "update_latency_s": result["update_latency_s"],
+            }
+            rows.append(row)
+        figures["open_loop"] = rows
+        print(f"\n{'offered load':>16} {'posts/s':>9} {'alerts':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8}")
+        for r in rows:
+            print(
+                f"{r['load']:>16} {r['offered_posts_per_s']:>9,.0f} {r['alerts']:>7} {r['p50_ms']:>7.1f} "
+                f"{r['p99_ms']:>7.1f} {r['p999_ms']:>8.1f}"
+            )
+        if target_events >= capacity:
+            print(f"10,000 posts/s ({target_events:,.0f} events/s) is above this machine's capacity: not offered")
+        update = [s for r in rows for s in r["update_latency_s"]]
+        figures["watch_update_s"] = update
+        if update:
+            print(
+                f"\nwatch added to the store -> first alert committed: median {median(update) * 1000:.0f} ms, "
+                f"max {max(update) * 1000:.0f} ms ({len(update)} watches, while running at 50 % of capacity)"
+            )
+        figures["peak_rss_mib"] = peak_rss_mib()
+        figures["load_average_end"] = load_average()
+        print(f"load average at the end: {load_average():.1f} (2 cores; above 2 means other work competed)")
+        print(f"peak RSS of the benchmark process: {peak_rss_mib():.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Cases: alerts escalated into cases with notes, tasks and preserved evidence."""

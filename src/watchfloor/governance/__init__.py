@@ -1,0 +1,1 @@
+"""Governance: pseudonyms, keys, accounts, and (later) authorizations, audit and retention."""

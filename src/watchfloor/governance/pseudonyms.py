@@ -1,0 +1,193 @@
+"""Keyed pseudonyms for accounts, and the sealed clear identities behind them.
+
+    pseudonym = "p:" + hex(HMAC-SHA256(key[purpose class, epoch], platform || 0x00 || account))[:16]
+
+The same account maps to the same pseudonym within one epoch of one purpose class, and
+the mapping cannot be reversed or tested without that key. Rotating the keyring starts a
+new epoch: new pseudonyms, unlinkable to the old ones (docs/accountability.md).
+
+The clear account is never stored in clear. :class:`KeyedPseudonymiser` remembers, for the
+batch being processed only, which account each pseudonym came from; before the batch is
+committed, :meth:`KeyedPseudonymiser.seal_batch` encrypts the *authors of the matched posts*
+(AES-256-GCM under the epoch's identity key, a key separate from the pseudonym key) into
+the batch, and forgets the rest. So identities are kept exactly for stored posts and are
+committed in the same transaction as those posts.
+
+Which key: normalisers pseudonymise before matching, so the pseudonym cannot depend on
+which watch (and purpose) a post will match; one post may match watches of several
+purposes. The key is therefore chosen per *purpose class*: one class per deployment
+(``[pseudonyms] purpose_class`` in the policy), every purpose of the deployment in it.
+Purposes that must be unlinkable from each other belong in separate deployments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from watchfloor.governance.keys import KEYS_DIR, Keyring, KeyringError
+from watchfloor.model import SealedIdentity, utcnow
+from watchfloor.store.base import IngestBatch
+
+PSEUDONYM_PREFIX = "p:"
+IDENTITY_AAD = b"watchfloor-identity-v1"
+NONCE_BYTES = 12
+
+
+class HmacPseudonymiser:
+    """HMAC-SHA256(secret, platform || 0x00 || account), shown as ``p:`` + 16 hex digits."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise ValueError("the pseudonym secret must be at least 32 bytes")
+        self._secret = secret
+
+    def __call__(self, platform: str, account: str) -> str:
+        message = platform.encode() + b"\x00" + account.encode()
+        digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return PSEUDONYM_PREFIX + digest[:16]
+
+
+class IdentityError(RuntimeError):
+    """A sealed identity that cannot be opened (key destroyed, or the record was altered)."""
+
+
+def _aad(pseudonym: str, epoch: int) -> bytes:
+    return IDENTITY_AAD + b"\x00" + pseudonym.encode() + b"\x00" + str(epoch).encode()
+
+
+def seal_identity(
+    key: bytes, *, pseudonym: str, epoch: int, platform: str, account: str, now: datetime
+) -> SealedIdentity:
+    """Encrypt (platform, account) for ``pseudonym``; the pseudonym and epoch are bound as
+    associated data, so a ciphertext moved to another pseudonym does not open."""
+    nonce = os.urandom(NONCE_BYTES)
+    plaintext = json.dumps({"platform": platform, "account": account}, sort_keys=True).encode()
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext, _aad(pseudonym, epoch))
+    return SealedIdentity(pseudonym=pseudonym, epoch=epoch, nonce=nonce, ciphertext=ciphertext, first_seen=now)
+
+
+def open_identity(keyring: Keyring, sealed: SealedIdentity) -> tuple[str, str]:
+    """(platform, account) of a sealed identity. Only :mod:`watchfloor.governance.authorizations`
+    calls this, after checking the authorization and recording the reveal."""
+    try:
+        key = keyring.identity_key(sealed.epoch)
+    except KeyringError as exc:
+        raise IdentityError(str(exc)) from None
+    try:
+        plaintext = AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, _aad(sealed.pseudonym, sealed.epoch))
+    except InvalidTag:
+        raise IdentityError("the sealed identity does not open: it was altered or belongs elsewhere") from None
+    data = json.loads(plaintext)
+    return str(data["platform"]), str(data["account"])
+
+
+class KeyedPseudonymiser:
+    """The normalisers' pseudonymiser for a deployment: the current epoch's key of its
+    purpose class, picked up again within ``refresh_s`` of a rotation.
+
+    It keeps the accounts of at most ``remember`` recent pseudonyms in memory (never on
+    disk) until :meth:`seal_batch` seals those a batch stores and forgets them all. That
+    memory is per thread: a pipeline normalises, matches and seals one batch in one call of
+    ``Pipeline.process`` on one thread, so pipelines running side by side never see (or
+    forget) each other's accounts.
+    """
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        refresh_s: float = 5.0,
+        remember: int = 100_000,
+    ) -> None:
+        self._keyring = keyring
+        self._clock = clock
+        self._refresh_s = refresh_s
+        self._remember = remember
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._identity_keys: dict[int, bytes] = {}
+        self._checked = time.monotonic()
+        self._load()
+
+    def _load(self) -> None:
+        mtime = self._keyring.manifest_mtime()
+        epoch, key = self._keyring.pseudonym_key()
+        identity_key = self._keyring.identity_key(epoch)
+        self._mtime, self.epoch, self._hmac = mtime, epoch, HmacPseudonymiser(key)
+        self._identity_keys[epoch] = identity_key
+
+    def refresh(self) -> None:
+        """Reload the keys if the keyring changed (a rotation)."""
+        with self._lock:
+            self._checked = time.monotonic()
+            if self._keyring.manifest_mtime() != self._mtime:
+                self._load()
+
+    def _accounts(self) -> dict[str, tuple[str, str, int]]:
+        accounts: dict[str, tuple[str, str, int]] | None = getattr(self._local, "accounts", None)
+        if accounts is None:
+            accounts = self._local.accounts = {}
+        return accounts
+
+    def __call__(self, platform: str, account: str) -> str:
+        if time.monotonic() - self._checked >= self._refresh_s:
+            self.refresh()
+        with self._lock:
+            hmac_of, epoch = self._hmac, self.epoch
+        pseudonym = hmac_of(platform, account)
+        accounts = self._accounts()
+        if pseudonym not in accounts and len(accounts) >= self._remember:
+            del accounts[next(iter(accounts))]  # the oldest
+        accounts[pseudonym] = (platform, account, epoch)
+        return pseudonym
+
+    def seal(self, pseudonym: str) -> SealedIdentity | None:
+        """The sealed identity of a pseudonym made (on this thread) since the last
+        :meth:`forget`, else None."""
+        known = self._accounts().get(pseudonym)
+        if known is None:
+            return None
+        platform, account, epoch = known
+        with self._lock:
+            key = self._identity_keys.get(epoch)
+            if key is None:
+                key = self._identity_keys[epoch] = self._keyring.identity_key(epoch)
+        now = self._clock()
+        return seal_identity(key, pseudonym=pseudonym, epoch=epoch, platform=platform, account=account, now=now)
+
+    def forget(self) -> None:
+        """Forget the accounts remembered on this thread."""
+        self._accounts().clear()
+
+    def seal_batch(self, batch: IngestBatch) -> None:
+        """Add the sealed authors of ``batch.posts`` to ``batch.identities``; forget the rest.
+
+        Installed as the pipeline's ``before_commit`` hook, so identities are committed in
+        the same transaction as the posts that carry the pseudonyms."""
+        seen: set[str] = set()
+        for post in batch.posts:
+            if post.author in seen:
+                continue
+            seen.add(post.author)
+            sealed = self.seal(post.author)
+            if sealed is not None:
+                batch.identities.append(sealed)
+        self.forget()
+
+
+def deployment_pseudonymiser(home: Path) -> KeyedPseudonymiser:
+    """The pseudonymiser of the deployment in ``home`` (its keyring in ``home/keys``);
+    KeyringError (saying to run ``watchfloor init``) when there is none."""
+    return KeyedPseudonymiser(Keyring(home / KEYS_DIR))

@@ -1,0 +1,1 @@
+"""Network analysis: coordinated-behaviour detection on pseudonymised accounts."""

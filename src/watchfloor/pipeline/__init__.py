@@ -1,0 +1,1 @@
+"""The pipeline: source -> normalise -> match -> score -> persist (+cursor) -> notify."""

@@ -1,0 +1,1 @@
+"""Signals: language, sentiment, toxicity, near-duplicates and bursts for ranking alerts."""

@@ -1,0 +1,1 @@
+"""Sources: one module per platform behind one interface (see :mod:`.base`)."""

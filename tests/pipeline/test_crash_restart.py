@@ -1,0 +1,99 @@
+"""kill -9 of `watchfloor run` at random points: the final store equals an uninterrupted run's,
+nothing is doubled, and the committed cursor never goes backwards."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "watchfloor"]
+TRIALS = int(os.environ.get("WATCHFLOOR_CRASH_TRIALS", "6"))
+
+
+def wf(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WATCHFLOOR_HOME": str(home)}
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=300, check=True)
+
+
+def snapshot(home: Path) -> tuple[list[tuple], list[tuple], str | None]:
+    """(alert keys, post keys, cursor) read straight from the database file."""
+    conn = sqlite3.connect(home / "watchfloor.db")
+    try:
+        alerts = conn.execute(
+            "SELECT w.name, a.platform, a.native_id, a.version FROM alerts a JOIN watches w ON w.id = a.watch_id"
+        ).fetchall()
+        posts = conn.execute("SELECT platform, native_id, version FROM posts").fetchall()
+        row = conn.execute("SELECT cursor FROM source_state").fetchone()
+    finally:
+        conn.close()
+    return sorted(alerts), sorted(posts), None if row is None else row[0]
+
+
+def committed_cursor(home: Path) -> int:
+    conn = sqlite3.connect(home / "watchfloor.db")
+    try:
+        row = conn.execute("SELECT cursor FROM source_state").fetchone()
+    finally:
+        conn.close()
+    return int(row[0]) if row and row[0] else 0
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    wf(reference, "init", "--demo-watches")
+    wf(crashed, "init", "--demo-watches")
+    wf(reference, "demo", "record", str(events), "--count", "150000", "--hit-share", "0.2")
+    size = events.stat().st_size
+
+    wf(reference, "run", "--replay", str(events), "--no-web")
+    expected_alerts, expected_posts, expected_cursor = snapshot(reference)
+    assert expected_cursor == str(size) and expected_alerts
+
+    rng = random.Random(20261125)
+    env = {**os.environ, "WATCHFLOOR_HOME": str(crashed)}
+    cursors: list[int] = []
+    kills = 0
+    for _ in range(TRIALS * 4):
+        proc = subprocess.Popen(
+            [*CLI, "run", "--replay", str(events), "--no-web"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        # wait until this run has committed something (start-up time varies with machine load),
+        # then kill at a random point after that
+        before = committed_cursor(crashed)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and committed_cursor(crashed) == before:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+        alerts, posts, cursor = snapshot(crashed)
+        assert len(alerts) == len(set(alerts)) and len(posts) == len(set(posts))
+        position = int(cursor or 0)
+        assert not cursors or position >= cursors[-1], "the committed cursor went backwards"
+        cursors.append(position)
+        if kills >= TRIALS or position == size:
+            break
+    assert kills >= 1, "no run was killed mid-stream: the replay finished too fast for this test"
+    # finish the stream without interruption
+    wf(crashed, "run", "--replay", str(events), "--no-web")
+    alerts, posts, cursor = snapshot(crashed)
+    assert cursor == str(size)
+    assert alerts == expected_alerts
+    assert posts == expected_posts
+    mid_stream = [c for c in cursors if 0 < c < size]
+    assert mid_stream, f"no kill landed mid-stream (cursors {cursors})"
