@@ -340,3 +340,19 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+@pytest.fixture
+def screenshot_path(tmp_path: Path) -> Callable[[str], Path]:
+    """Where a test saves a screenshot: docs/img/ only when WATCHFLOOR_UPDATE_SCREENSHOTS=1
+    (so an ordinary test run never rewrites tracked files), else the test's tmp folder."""
+
+    def path(name: str) -> Path:
+        folder = DOCS_IMG if os.environ.get("WATCHFLOOR_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
+    return path

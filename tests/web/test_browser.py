@@ -2,7 +2,8 @@
 
 First sign-in with a one-time password, set a new one, watch a new alert arrive on the
 feed without a reload, open it, see the matched term highlighted. Also saves the
-screenshot in docs/img/watch-floor.png — made from the SYNTHETIC alerts below only.
+screenshot (docs/img/watch-floor.png with WATCHFLOOR_UPDATE_SCREENSHOTS=1) — made from the
+SYNTHETIC alerts below only.
 
 Needs Debian's Chromium at /usr/bin/chromium: skipped when run by hand without it, a
 failure under CI (CI=true).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +25,6 @@ from watchfloor.store import Store
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "watch-floor.png"
 NEW_PASSWORD = "tide gauge at the old mill"
 
 
@@ -138,7 +137,8 @@ LIVE_POST = (
 
 
 def test_first_login_live_feed_and_detail(
-    browser: Any, live: Any, store: Store, signal: AlertSignal, make_watch: Any, make_alert: Any
+    browser: Any, live: Any, store: Store, signal: AlertSignal, make_watch: Any, make_alert: Any,
+    screenshot_path: Any,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -199,8 +199,7 @@ def test_first_login_live_feed_and_detail(
     assert marker and page.evaluate("() => window.__notReloaded === true")
     expect(rows.first.locator("mark")).to_have_text("bomb threat")
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshot_path("watch-floor.png")), full_page=True)
 
     # open it: the detail page highlights the matched term and explains it
     rows.first.locator("td.excerpt a").click()

@@ -5,7 +5,8 @@
 - bulk actions on selected queue items (near-duplicates included);
 - an SLA breach under a controlled clock: the app's and the checker's clocks are moved
   past the deadline, nothing sleeps;
-- and docs/img/queue.png, made from the SYNTHETIC watches and posts below only.
+- and the queue screenshot (docs/img/queue.png with WATCHFLOOR_UPDATE_SCREENSHOTS=1),
+  made from the SYNTHETIC watches and posts below only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from watchfloor.triage.sla import SlaChecker
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "queue.png"
 PASSWORD = "harbour lights at dusk"
 PSEUDONYM = HmacPseudonymiser(b"synthetic queue screenshot secret, not a real key")
 
@@ -212,7 +212,7 @@ def test_bulk_actions_on_selected_items(browser: Any, live: Any, store: Store, p
 
 def test_sla_breach_under_a_controlled_clock_and_the_screenshot(browser: Any, live: Any, store: Store,
                                                                 people: None, make_watch: Any,
-                                                                make_alert: Any) -> None:
+                                                                make_alert: Any, screenshot_path: Any) -> None:
     from playwright.sync_api import expect
 
     alerts = seed(store, make_watch, make_alert)
@@ -240,8 +240,7 @@ def test_sla_breach_under_a_controlled_clock_and_the_screenshot(browser: Any, li
     expect(page.locator("nav .count-badge")).to_contain_text("2")  # escalated to the supervisor: one per group
     expect(page.locator(".queue-counts")).to_contain_text("overdue")
     page.locator("#queue-rows > tr").nth(1).click(position={"x": 5, "y": 5})
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshot_path("queue.png")), full_page=True)
 
     page.goto(f"{live.base_url}/inbox")
     messages = page.locator(".inbox .message")
