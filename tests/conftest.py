@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: a real SQLite store, the shared fixtures folder, posts."""
+"""Fixtures shared by the whole suite: a real SQLite store, a fresh PostgreSQL database, a store on
+each backend, the shared fixtures folder, posts."""
 
 from __future__ import annotations
 
@@ -37,6 +38,105 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(f"sqlite:///{tmp_path / 'watchfloor.db'}")
     yield s
     s.close()
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+PG_SERVER = os.environ.get("WATCHFLOOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty database on the test PostgreSQL server (``WATCHFLOOR_TEST_PG``, default
+    postgres@127.0.0.1:5432), created for this test and dropped after it: the URL to it."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        require(False, f"no PostgreSQL server at {PG_SERVER} (set WATCHFLOOR_TEST_PG): {exc}")
+        raise
+    name = f"wf_{secrets.token_hex(6)}"
+    with admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+        try:
+            yield urlunsplit(urlsplit(PG_SERVER)._replace(path=f"/{name}"))
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=BACKENDS)
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store, once per backend: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'watchfloor.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def any_store(any_store_url: str) -> Iterator[Store]:
+    """A migrated store on each backend. A test module runs its store tests on both with
+    ``@pytest.fixture def store(any_store): return any_store``."""
+    s = open_store(any_store_url)
+    yield s
+    s.close()
+
+
+# ----------------------------------------------------------------------------- NATS JetStream
+
+NATS_SERVER = os.environ.get("WATCHFLOOR_TEST_NATS", "nats://127.0.0.1:4222")
+
+
+def _nats_reachable(url: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.split(",")[0])
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+async def delete_bus_prefix(url: str, prefix: str) -> list[str]:
+    """Delete every stream (and KV bucket) of ``prefix`` on the server; returns their names."""
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        upper = prefix.upper().replace("-", "_")
+        names = [i.config.name for i in await js.streams_info()]
+        doomed = [n for n in names if n.startswith((f"{upper}_", f"KV_{upper}_"))]
+        for name in doomed:
+            await js.delete_stream(name)
+        return doomed
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """The shared NATS server with JetStream (``WATCHFLOOR_TEST_NATS``, default 127.0.0.1:4222)."""
+    require(_nats_reachable(NATS_SERVER), f"no NATS server at {NATS_SERVER} (set WATCHFLOOR_TEST_NATS)")
+    return NATS_SERVER
+
+
+@pytest.fixture
+def bus_prefix(nats_url: str) -> Iterator[str]:
+    """A subject and stream prefix of this test's own on the shared server; its streams are
+    deleted afterwards."""
+    import asyncio
+    import secrets
+
+    prefix = f"wft{secrets.token_hex(5)}"
+    yield prefix
+    asyncio.run(delete_bus_prefix(nats_url, prefix))
 
 
 def build_post(

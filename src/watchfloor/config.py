@@ -129,4 +129,10 @@ session_idle_minutes = 30
 # A micro-batch is committed when it holds this many events or is this old.
 batch_size = 500
 batch_interval_s = 0.2
+
+# The scale-out deployment (WATCHFLOOR_BUS=nats://...: watchfloor ingest, worker, web) reads
+# its bus settings here; docs/deploy.md explains each one and its default.
+# [bus]
+# prefix = "watchfloor"
+# replicas = 3
 """

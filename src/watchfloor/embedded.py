@@ -19,6 +19,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Protocol
 
 from watchfloor.config import Settings
 from watchfloor.model import utcnow
@@ -28,21 +29,32 @@ from watchfloor.sources.backoff import Backoff
 from watchfloor.sources.base import Normaliser, Source, SourceFailed
 from watchfloor.sources.config import SourceConfig, SourceConfigError
 from watchfloor.sources.health import HealthSnapshot, SourceHealth, SourceStatus
-from watchfloor.store import IngestBatch, Store
+from watchfloor.store import IngestBatch, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class SourceRun:
-    """A source and the normaliser that reads its events."""
+    """A source and the normaliser that reads its events (None in ``watchfloor ingest``,
+    which publishes raw events and leaves reading them to the workers)."""
 
     source: Source
-    normaliser: Normaliser
+    normaliser: Normaliser | None = None
 
 
 #: Builds the run of a configured source (raises SourceConfigError when it cannot).
 SourceBuilder = Callable[[SourceConfig], SourceRun]
+
+
+class SourceRunner(Protocol):
+    """What the supervisor runs for one source: a :class:`Pipeline` here, a
+    :class:`~watchfloor.pipeline.ingest.BusPublisher` in ``watchfloor ingest``."""
+
+    source: Source
+    stats: PipelineStats
+
+    async def run(self, stop: asyncio.Event | None = None) -> PipelineStats: ...
 
 
 @dataclass(slots=True)
@@ -76,8 +88,10 @@ class SourceSupervisor:
         alert_signal: AlertSignal | None = None,
         check_every_s: float = 2.0,
         health_every_s: float = 1.0,
+        runner: Callable[[SourceRun], SourceRunner] | None = None,
     ) -> None:
         self.settings = settings
+        self.runner = runner  # default: a Pipeline per source
         self.store = store
         self.fixed = list(fixed)
         self.build = build
@@ -92,6 +106,7 @@ class SourceSupervisor:
         self._persisting = asyncio.Lock()  # one health write at a time, so none lands out of order
         self.failures: dict[str, BaseException] = {}  # fixed sources that ended with an error
         self.on_start: list[Callable[[Pipeline], None]] = []
+        self._health_unwritable = False  # the store was unavailable at the last health write
 
     @property
     def pipelines(self) -> list[Pipeline]:
@@ -171,13 +186,17 @@ class SourceSupervisor:
             self._start(run, config.updated_at)
 
     def _start(self, run: SourceRun, config_stamp: datetime | None) -> None:
-        pipeline = Pipeline(
-            run.source,
-            run.normaliser,
-            self.store,
-            batch_size=self.settings.batch_size,
-            batch_interval_s=self.settings.batch_interval_s,
-            signal=self.signal,
+        pipeline = (
+            self.runner(run)  # type: ignore[assignment]
+            if self.runner is not None
+            else Pipeline(
+                run.source,
+                run.normaliser,  # type: ignore[arg-type]  # every embedded run has its normaliser
+                self.store,
+                batch_size=self.settings.batch_size,
+                batch_interval_s=self.settings.batch_interval_s,
+                signal=self.signal,
+            )
         )
         stop = asyncio.Event()
         task = asyncio.create_task(pipeline.run(stop), name=f"pipeline:{run.source.name}")
@@ -232,8 +251,14 @@ class SourceSupervisor:
                 if health is not None:
                     try:
                         await self._persist(health, only_if_running=name)
+                    except StoreUnavailable as exc:  # the pipelines retry their commits; say it once
+                        if not self._health_unwritable:
+                            log.warning("cannot record source health while the store is unavailable: %s", exc)
+                        self._health_unwritable = True
                     except Exception:
                         log.exception("cannot record the health of %s", name)
+                    else:
+                        self._health_unwritable = False
 
     async def _persist(
         self, health: SourceHealth, status: SourceStatus | None = None, *, only_if_running: str | None = None
@@ -312,6 +337,13 @@ async def run_embedded(
 
     floor = FloorTasks.start(settings, store)
     supervisor.on_start.append(lambda pipeline: pipeline.on_commit.append(floor.committed))  # every pipeline
+    # Web processes of their own (`watchfloor web`) on a PostgreSQL store hear of new alerts by NOTIFY.
+    from watchfloor.pipeline.alert_fanout import Announcer, alert_fanout_for
+
+    fanout = alert_fanout_for(settings.db_url, None)
+    announcer = Announcer(fanout).start() if fanout is not None else None
+    if announcer is not None:
+        supervisor.on_start.append(lambda pipeline: pipeline.on_commit.append(announcer.committed))
     supervisor.on_start.append(lambda pipeline: pipeline.before_commit.extend(before_commit))
     from watchfloor.governance.schedule import GovernanceTasks  # retention, watch expiry, audit checkpoints
 
@@ -337,6 +369,8 @@ async def run_embedded(
             ticker.cancel()
         await floor.stop()
         await governance.stop()
+        if announcer is not None:
+            await announcer.stop()
         if server is not None and server_task is not None:
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,4 +1,4 @@
-"""Cases on a real SQLite store: open from alerts (evidence preserved as received), add,
+"""Cases on a real store (SQLite and PostgreSQL): open from alerts (evidence preserved as received), add,
 notes, tasks, the timeline, merge and split; evidence outlives the post's upstream delete."""
 
 from __future__ import annotations
@@ -10,12 +10,18 @@ import pytest
 
 from watchfloor.cases.service import Cases
 from watchfloor.model import AlertStatus, CaseStatus, Deletion, Disposition, Role, TaskStatus, User, utcnow
-from watchfloor.store import IngestBatch
+from watchfloor.store import IngestBatch, Store
 from watchfloor.triage.actions import Triage
 from watchfloor.triage.errors import FloorError
 
 ANA = User("ana", Role.analyst, "x")
 SUE = User("sue", Role.supervisor, "x")
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Fixtures for the governance tests: a real SQLite store, a real keyring in a temporary
-WATCHFLOOR_HOME, the shipped policy, accounts of every role, and a controlled clock
-(tests move time forward instead of sleeping)."""
+"""Fixtures for the governance tests: a real store on each backend (a SQLite file, a PostgreSQL
+database), a real keyring in a temporary WATCHFLOOR_HOME, the shipped policy, accounts of every
+role, and a controlled clock (tests move time forward instead of sleeping)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from watchfloor.governance.keys import KEYS_DIR, Keyring
 from watchfloor.governance.policy import load_policy
 from watchfloor.governance.service import Governance
 from watchfloor.model import Role, User
-from watchfloor.store import Store, open_store
+from watchfloor.store import Store
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # Governance never checks passwords; a fixed argon2id-shaped string keeps the tests fast.
@@ -56,10 +57,24 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(home: Path) -> Iterator[Store]:
-    s = open_store(f"sqlite:///{home / 'watchfloor.db'}")
-    yield s
-    s.close()
+def store(home: Path, any_store: Store) -> Store:
+    return any_store
+
+
+@pytest.fixture
+def raw_db(store: Store) -> Iterator[object]:
+    """A second connection to the store's database, opened as a tool (or an attacker) outside
+    watchfloor would: autocommit, ``?`` placeholders, on either backend."""
+    if store.url.startswith("sqlite:///"):
+        conn: object = sqlite3.connect(store.url.removeprefix("sqlite:///"), isolation_level=None)
+    else:
+        import psycopg
+
+        from watchfloor.store.pg_connection import PgConnection, pg_row
+
+        conn = PgConnection(psycopg.connect(store.url, autocommit=True, row_factory=pg_row))
+    yield conn
+    conn.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The audit log: canonical entries, RFC 9162 tree head, signed checkpoints, and
 `verify` finding AND locating every kind of tampering: a changed byte, a deleted,
 reordered or inserted entry, a truncated tail, and a history forked from a witnessed
-checkpoint. Tampering goes through a second raw SQLite connection, as an attacker's would."""
+checkpoint. Tampering goes through a second raw connection to the database (SQLite or
+PostgreSQL), as an attacker's would."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from watchfloor.governance.audit import (
 )
 from watchfloor.governance.service import Governance
 from watchfloor.model import Checkpoint
+from watchfloor.store.dialect import INTEGRITY_ERRORS
 
 CLI = [sys.executable, "-m", "watchfloor"]
 ENTRIES = 12
@@ -41,15 +43,23 @@ def fill(gov: Governance, n: int = ENTRIES, *, start: int = 0, actor: str = "ana
         )
 
 
-def raw(home: Path) -> sqlite3.Connection:
+TRIGGERS = {
+    "audit_log_is_append_only_update": "audit_log",
+    "audit_log_is_append_only_delete": "audit_log",
+    "audit_checkpoints_are_kept": "audit_checkpoints",
+}
+
+
+@pytest.fixture
+def attacker(raw_db):
     """The attacker's connection: the append-only triggers dropped."""
-    conn = sqlite3.connect(home / "watchfloor.db", isolation_level=None)
-    for trigger in ("audit_log_is_append_only_update", "audit_log_is_append_only_delete", "audit_checkpoints_are_kept"):
-        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-    return conn
+    for trigger, table in TRIGGERS.items():
+        on = "" if isinstance(raw_db, sqlite3.Connection) else f" ON {table}"
+        raw_db.execute(f"DROP TRIGGER IF EXISTS {trigger}{on}")
+    return raw_db
 
 
-def entry_at(conn: sqlite3.Connection, seq: int) -> bytes:
+def entry_at(conn, seq: int) -> bytes:
     return bytes(conn.execute("SELECT entry FROM audit_log WHERE seq = ?", (seq,)).fetchone()[0])
 
 
@@ -88,13 +98,16 @@ def test_personal_data_and_non_canonical_values_are_refused(gov: Governance, det
     assert gov.store.audit_head()[0] == 0  # nothing half-written
 
 
-def test_the_log_is_append_only_for_ordinary_writers(gov: Governance, home: Path) -> None:
+def test_the_log_is_append_only_for_ordinary_writers(gov: Governance, raw_db) -> None:
     fill(gov, 2)
-    conn = sqlite3.connect(home / "watchfloor.db")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("DELETE FROM audit_log WHERE seq = 0")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("UPDATE audit_log SET action = 'x' WHERE seq = 1")
+    gov.audit.checkpoint(gov.keyring.signing_key())
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+        raw_db.execute("DELETE FROM audit_log WHERE seq = 0")
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+        raw_db.execute("UPDATE audit_log SET action = 'x' WHERE seq = 1")
+    with pytest.raises(INTEGRITY_ERRORS, match="kept"):
+        raw_db.execute("DELETE FROM audit_checkpoints")
+    assert gov.store.audit_head()[0] == 2 and check(gov).ok
 
 
 def test_checkpoints_are_signed_notes_that_verify_and_detect_edits(gov: Governance) -> None:
@@ -136,9 +149,9 @@ def test_an_intact_log_verifies(gov: Governance) -> None:
     assert report.checkpoints_checked == 1
 
 
-def test_a_changed_byte_is_found_at_its_entry(gov: Governance, home: Path) -> None:
+def test_a_changed_byte_is_found_at_its_entry(gov: Governance, attacker) -> None:
     fill(gov)
-    conn = raw(home)
+    conn = attacker
     data = bytearray(entry_at(conn, 5))
     data[data.index(b"alert:5") + 6] = ord("9")  # alert:5 -> alert:9, one byte
     conn.execute("UPDATE audit_log SET entry = ? WHERE seq = 5", (bytes(data),))
@@ -147,9 +160,9 @@ def test_a_changed_byte_is_found_at_its_entry(gov: Governance, home: Path) -> No
     assert "position 5" in report.problems[0].message
 
 
-def test_a_changed_byte_with_its_hash_recomputed_is_found_by_the_next_entry(gov: Governance, home: Path) -> None:
+def test_a_changed_byte_with_its_hash_recomputed_is_found_by_the_next_entry(gov: Governance, attacker) -> None:
     fill(gov)
-    conn = raw(home)
+    conn = attacker
     data = entry_at(conn, 5).replace(b'"actor":"ana"', b'"actor":"eve"')
     conn.execute("UPDATE audit_log SET entry = ?, leaf_hash = ? WHERE seq = 5", (data, merkle.leaf_hash(data)))
     report = check(gov)
@@ -157,9 +170,9 @@ def test_a_changed_byte_with_its_hash_recomputed_is_found_by_the_next_entry(gov:
     assert "position 6 does not commit" in report.problems[0].message
 
 
-def test_a_rewritten_newest_entry_is_found_by_the_head(gov: Governance, home: Path) -> None:
+def test_a_rewritten_newest_entry_is_found_by_the_head(gov: Governance, attacker) -> None:
     fill(gov)
-    conn = raw(home)
+    conn = attacker
     data = entry_at(conn, ENTRIES - 1).replace(b'"actor":"ana"', b'"actor":"eve"')
     conn.execute(
         "UPDATE audit_log SET entry = ?, leaf_hash = ? WHERE seq = ?", (data, merkle.leaf_hash(data), ENTRIES - 1)
@@ -167,17 +180,17 @@ def test_a_rewritten_newest_entry_is_found_by_the_head(gov: Governance, home: Pa
     assert kinds(check(gov)) == [("changed", ENTRIES - 1, ENTRIES - 1)]
 
 
-def test_a_deleted_entry_is_named(gov: Governance, home: Path) -> None:
+def test_a_deleted_entry_is_named(gov: Governance, attacker) -> None:
     fill(gov)
-    raw(home).execute("DELETE FROM audit_log WHERE seq = 5")
+    attacker.execute("DELETE FROM audit_log WHERE seq = 5")
     report = check(gov)
     assert kinds(report) == [("missing", 5, 5)]
     assert "entry 5 was deleted" in report.problems[0].message
 
 
-def test_reordered_entries_are_named(gov: Governance, home: Path) -> None:
+def test_reordered_entries_are_named(gov: Governance, attacker) -> None:
     fill(gov)
-    conn = raw(home)
+    conn = attacker
     a, b = conn.execute("SELECT entry, leaf_hash FROM audit_log WHERE seq IN (3, 4) ORDER BY seq").fetchall()
     conn.execute("UPDATE audit_log SET entry = ?, leaf_hash = ? WHERE seq = 3", b)
     conn.execute("UPDATE audit_log SET entry = ?, leaf_hash = ? WHERE seq = 4", a)
@@ -186,9 +199,9 @@ def test_reordered_entries_are_named(gov: Governance, home: Path) -> None:
     assert "entry 3 is stored after entry 4" in report.problems[0].message
 
 
-def test_an_inserted_entry_is_found_even_when_it_commits_to_the_history_before_it(gov: Governance, home: Path) -> None:
+def test_an_inserted_entry_is_found_even_when_it_commits_to_the_history_before_it(gov: Governance, attacker) -> None:
     fill(gov)
-    conn = raw(home)
+    conn = attacker
     # make room at position 5, then forge an entry that claims seq 5 and the right prev root
     conn.execute("UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 5")
     conn.execute("UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000")
@@ -205,17 +218,17 @@ def test_an_inserted_entry_is_found_even_when_it_commits_to_the_history_before_i
     assert "position 5 repeats seq 5" in report.problems[0].message
 
 
-def test_a_truncated_tail_is_found_by_the_head(gov: Governance, home: Path) -> None:
+def test_a_truncated_tail_is_found_by_the_head(gov: Governance, attacker) -> None:
     fill(gov)
-    raw(home).execute("DELETE FROM audit_log WHERE seq >= 9")
+    attacker.execute("DELETE FROM audit_log WHERE seq >= 9")
     assert kinds(check(gov)) == [("truncated", 9, ENTRIES - 1)]
 
 
-def test_a_truncated_tail_with_the_head_rolled_back_is_found_by_a_checkpoint(gov: Governance, home: Path) -> None:
+def test_a_truncated_tail_with_the_head_rolled_back_is_found_by_a_checkpoint(gov: Governance, attacker) -> None:
     fill(gov)
     gov.audit.checkpoint(gov.keyring.signing_key())  # the scheduler does this every 10 minutes
     witnessed = parse_checkpoint(gov.store.list_checkpoints()[-1].note, gov.keyring.verify_key())
-    conn = raw(home)
+    conn = attacker
     conn.execute("DELETE FROM audit_log WHERE seq >= 9")
     frontier = merkle.Frontier()
     for (leaf,) in conn.execute("SELECT leaf_hash FROM audit_log ORDER BY seq"):
@@ -231,10 +244,10 @@ def test_a_truncated_tail_with_the_head_rolled_back_is_found_by_a_checkpoint(gov
     assert kinds(check(gov, [witnessed])) == [("truncated", 9, ENTRIES - 1)]
 
 
-def rewrite_history_from(gov: Governance, home: Path, first: int) -> None:
+def rewrite_history_from(gov: Governance, attacker, first: int) -> None:
     """What an attacker with the host (and its signing key) can do: rewrite every entry from
     ``first`` on, consistently (seqs, prev roots, hashes, head), and re-sign checkpoints."""
-    conn = raw(home)
+    conn = attacker
     n = conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
     conn.execute("DELETE FROM audit_log WHERE seq >= ?", (first,))
     conn.execute("DELETE FROM audit_checkpoints")
@@ -249,14 +262,14 @@ def rewrite_history_from(gov: Governance, home: Path, first: int) -> None:
     gov.audit.checkpoint(gov.keyring.signing_key())
 
 
-def test_a_history_forked_from_a_witnessed_checkpoint_is_found_and_bounded(gov: Governance, home: Path) -> None:
+def test_a_history_forked_from_a_witnessed_checkpoint_is_found_and_bounded(gov: Governance, attacker) -> None:
     fill(gov, 4)
     at_4 = gov.audit.checkpoint(gov.keyring.signing_key())
     fill(gov, 6, start=4)
     at_10 = gov.audit.checkpoint(gov.keyring.signing_key())
     fill(gov, 2, start=10)
     witness = [parse_checkpoint(c.note, gov.keyring.verify_key()) for c in (at_4, at_10)]
-    rewrite_history_from(gov, home, 6)
+    rewrite_history_from(gov, attacker, 6)
     assert check(gov).ok  # consistent and re-signed: nothing on the host can tell ...
     report = check(gov, witness)  # ... but the witness can
     assert not report.ok
@@ -266,10 +279,11 @@ def test_a_history_forked_from_a_witnessed_checkpoint_is_found_and_bounded(gov: 
 
 
 def test_audit_verify_on_the_command_line_exits_non_zero_and_says_where(
-    gov: Governance, home: Path, tmp_path: Path
+    gov: Governance, home: Path, tmp_path: Path, attacker
 ) -> None:
     fill(gov, 6)
-    env = {**os.environ, "WATCHFLOOR_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "WATCHFLOOR_HOME": str(home), "WATCHFLOOR_DB": gov.store.url, "COLUMNS": "200"}
+    env["NO_COLOR"] = "1"
     witness = tmp_path / "witness.txt"
     ok = subprocess.run([*CLI, "audit", "checkpoint", "--out", str(witness)], env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
@@ -278,7 +292,7 @@ def test_audit_verify_on_the_command_line_exits_non_zero_and_says_where(
         [*CLI, "audit", "verify", "--checkpoint", str(witness)], env=env, capture_output=True, text=True
     )
     assert good.returncode == 0 and "OK" in good.stdout, good.stderr
-    raw(home).execute("DELETE FROM audit_log WHERE seq = 3")
+    attacker.execute("DELETE FROM audit_log WHERE seq = 3")
     bad = subprocess.run(
         [*CLI, "audit", "verify", "--checkpoint", str(witness), "--json"], env=env, capture_output=True, text=True
     )

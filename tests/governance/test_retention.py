@@ -4,7 +4,6 @@ schedule keeps the stated time for upstream deletes."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,19 +115,17 @@ def test_retention_by_data_class_on_a_controlled_clock(gov: Governance, clock) -
     assert runs[2].details["deleted.dismissed_alerts"] == 1 and runs[2].actor == "system:retention"
 
 
-def test_upstream_deletes_are_honoured_at_once_and_swept_by_retention(gov: Governance, clock, home: Path) -> None:
+def test_upstream_deletes_are_honoured_at_once_and_swept_by_retention(gov: Governance, clock, raw_db) -> None:
     seed(gov, clock)
     native = "at://did:plc:a2/app.bsky.feed.post/2"
     gov.store.commit_batch(IngestBatch(source="test", cursor="2", deletions=[Deletion("bluesky", native, clock.now)]))
     assert gov.store.get_post("bluesky", native, "1") is None  # at once, in the same commit
     # a copy that reached the store some other way (say, an import made before the delete arrived)
-    conn = sqlite3.connect(home / "watchfloor.db")
-    conn.execute(
+    raw_db.execute(
         "INSERT INTO posts (platform, native_id, version, created_at, received_at, text, author, raw)"
-        " VALUES ('bluesky', ?, '2', ?, ?, 'copy', 'p:0000000000000002', x'')",
-        (native, clock.now.isoformat(), clock.now.isoformat()),
+        " VALUES ('bluesky', ?, '2', ?, ?, 'copy', 'p:0000000000000002', ?)",
+        (native, clock.now.isoformat(), clock.now.isoformat(), b""),
     )
-    conn.commit()
     clock.advance(hours=1)
     result = run_retention(gov)
     assert result.counts["upstream_deleted_posts"] == 1
@@ -153,11 +150,9 @@ def test_the_schedule_on_a_controlled_clock(gov: Governance, clock, home: Path) 
     assert rare.every["retention"] == timedelta(hours=6)
 
 
-def test_a_failing_rule_does_not_stop_the_others(gov: Governance, clock, home: Path) -> None:
+def test_a_failing_rule_does_not_stop_the_others(gov: Governance, clock, raw_db) -> None:
     seed(gov, clock)
-    conn = sqlite3.connect(home / "watchfloor.db")
-    conn.execute("DROP TABLE notification_outbox")  # a broken data class
-    conn.commit()
+    raw_db.execute("DROP TABLE notification_outbox")  # a broken data class
     clock.advance(days=40)
     result = run_retention(gov)
     assert "notifications" in result.errors and result.counts["dismissed_alerts"] == 1

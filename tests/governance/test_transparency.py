@@ -171,7 +171,8 @@ def test_no_personal_data_in_json_or_html(gov: Governance, clock, tmp_path: Path
 
 
 def test_the_report_command(gov: Governance, home: Path, tmp_path: Path, clock) -> None:
-    env = {**os.environ, "WATCHFLOOR_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "WATCHFLOOR_HOME": str(home), "WATCHFLOOR_DB": gov.store.url, "COLUMNS": "200"}
+    env["NO_COLOR"] = "1"
     out = tmp_path / "report"
     proc = subprocess.run(
         [*CLI, "report", "transparency", "--from", "2026-01-01", "--to", "2026-12-31", "--out", str(out)],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -111,15 +110,16 @@ def test_the_v1_key_is_adopted_not_copied(tmp_path: Path) -> None:
     assert keyring.initialise("deployment") == []  # safe to run again
 
 
-def test_only_the_authors_of_stored_posts_are_sealed(gov: Governance, home: Path, tmp_path: Path, clock) -> None:
+def test_only_the_authors_of_stored_posts_are_sealed(
+    gov: Governance, home: Path, tmp_path: Path, clock, raw_db
+) -> None:
     ingest(gov, home, tmp_path, clock)
     stored = authors(gov)
     assert len(stored) == 2 and all(a.startswith("p:") for a in stored)
     sealed = {s.pseudonym for p in stored for s in gov.store.identities_of(p)}
     assert sealed == set(stored)
     assert gov.store.count_identities() == {1: 2}  # the picnic author (not matched) was never sealed
-    raw = sqlite3.connect(home / "watchfloor.db")
-    dump = b"".join(bytes(str(row), "utf-8") for row in raw.execute("SELECT * FROM identities"))
+    dump = b"".join(bytes(str(tuple(row)), "utf-8") for row in raw_db.execute("SELECT * FROM identities"))
     assert b"did:plc:author" not in dump  # kept only encrypted
 
 
@@ -260,7 +260,7 @@ def grant(gov: Governance, clock, pseudonym: str, case: str) -> int:
 
 
 def test_rotation_starts_an_unlinkable_epoch_and_destroying_one_shreds_it(
-    gov: Governance, home: Path, tmp_path: Path, clock
+    gov: Governance, home: Path, tmp_path: Path, clock, raw_db
 ) -> None:
     pseudonymise = ingest(gov, home, tmp_path, clock)
     target = authors(gov)[0]
@@ -282,7 +282,7 @@ def test_rotation_starts_an_unlinkable_epoch_and_destroying_one_shreds_it(
 
     with pytest.raises(KeyringError, match="current epoch"):
         keyring.destroy(2)
-    kept = sqlite3.connect(home / "watchfloor.db").execute("SELECT * FROM identities WHERE epoch = 1").fetchall()
+    kept = raw_db.execute("SELECT * FROM identities WHERE epoch = ?", (1,)).fetchall()
     keyring.destroy(1, now=clock.now)
     assert not (home / KEYS_DIR / "identity" / "epoch-0001.key").exists()
     assert keyring.epoch(1).shredded

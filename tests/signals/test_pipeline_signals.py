@@ -1,5 +1,5 @@
-"""Signals in the pipeline, end to end on a real SQLite store: computed for matched posts
-only, stored with them, shown in the score parts; they never change which posts match,
+"""Signals in the pipeline, end to end on a real store (SQLite and PostgreSQL): computed for
+matched posts only, stored with them, shown in the score parts; they never change which posts match,
 except a language identified lazily for a post without one when a watch needs ``lang:``."""
 
 from __future__ import annotations
@@ -7,11 +7,20 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import pytest
+
 from watchfloor.model import Deletion, Post, Watch
 from watchfloor.pipeline.scoring import SCORE_FORMULA
 from watchfloor.signals.bursts import BurstDetector, BurstSettings
 from watchfloor.signals.stage import SignalStage, stage_for
-from watchfloor.store import IngestBatch, open_store
+from watchfloor.store import IngestBatch, Store, open_store
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here that uses the store runs on SQLite and on PostgreSQL."""
+    return any_store
+
 
 # Synthetic texts, written for these tests.
 CALM = "The river level at the old mill is rising slowly, volunteers are filling sandbags."

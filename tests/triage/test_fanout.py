@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from watchfloor.config import Settings
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
 from watchfloor.model import NotificationChannel, NotificationRule, Role, Severity, User, utcnow
@@ -13,8 +15,15 @@ from watchfloor.notify.config import NotifySettings
 from watchfloor.pipeline.runner import Pipeline
 from watchfloor.sources.bluesky import JetstreamNormaliser
 from watchfloor.sources.demo import DemoSource
+from watchfloor.store import Store
 from watchfloor.triage.fanout import NewAlertFanout
 from watchfloor.triage.floor import FloorTasks
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here that uses the store runs on SQLite and on PostgreSQL."""
+    return any_store
 
 
 def inapp_rule(store, username: str, **fields) -> NotificationRule:

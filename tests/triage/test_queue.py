@@ -1,4 +1,4 @@
-"""The queue on a real SQLite store: priority order, near-duplicate groups, claims,
+"""The queue on a real store (SQLite and PostgreSQL): priority order, near-duplicate groups, claims,
 dispositions (with the reason rule), reopening, history and the figures per watch."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from watchfloor.model import AlertStatus, Disposition, Role, User, utcnow
+from watchfloor.store import Store
 from watchfloor.store.triage_repo import QueueFilter
 from watchfloor.triage.actions import Triage
 from watchfloor.triage.errors import FloorError
@@ -15,6 +16,12 @@ from watchfloor.triage.errors import FloorError
 ANA = User("ana", Role.analyst, "x")
 BOB = User("bob", Role.analyst, "x")
 SUE = User("sue", Role.supervisor, "x")
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from watchfloor.model import (
     Disposition,
     NotificationChannel,
@@ -15,8 +17,15 @@ from watchfloor.model import (
     User,
     utcnow,
 )
+from watchfloor.store import Store
 from watchfloor.triage.actions import Triage
 from watchfloor.triage.sla import SlaChecker, time_left_s
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here that uses the store runs on SQLite and on PostgreSQL."""
+    return any_store
 
 
 class Clock:

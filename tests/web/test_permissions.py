@@ -34,8 +34,12 @@ from watchfloor.web.sessions import signed_in_any, signed_in_page
 
 PASSWORD = "a long enough password"
 
-# Routes anyone may call: signing in, and the liveness check.
-PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/login/code")}
+# Routes anyone may call: signing in, and the health checks and metrics a load balancer and
+# Prometheus read (counts and "ok" only; web/routes_ops.py, docs/deploy.md).
+PUBLIC = {
+    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    ("GET", "/login"), ("POST", "/login"), ("POST", "/login/code"),
+}  # fmt: skip
 # Signed in, about oneself only: no permission beyond being signed in.
 SELF_SERVICE = re.compile(r"^/(logout|password|account)(/.*)?$")
 # Not endpoints of the app's own: the static files and the API schema (no data).

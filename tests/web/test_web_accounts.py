@@ -1,5 +1,5 @@
 """Sessions, the TOTP second factor and API tokens over real HTTP, on the app's clock
-(``app.state.clock``, injected here, so time passes without sleeping)."""
+(``app.state.clock``, injected here, so time passes without sleeping), on both stores."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = re.compile(r'id="totp-secret">([A-Z2-7 ]+)<')
 URI = re.compile(r'id="totp-uri">(otpauth://[^<]+)<')
 NEW_TOKEN = re.compile(r'id="new-token">(wft_[A-Za-z0-9_-]+)<')
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The web layer's accounts on both stores: SQLite and PostgreSQL."""
+    return any_store
 
 
 @dataclass

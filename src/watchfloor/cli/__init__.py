@@ -7,12 +7,15 @@ import typer
 from watchfloor.cli import alerts, demo, evidence, importer, init, run, source, status, user, watch
 from watchfloor.cli import audit as audit_cli
 from watchfloor.cli import authorize as authorize_cli
+from watchfloor.cli import ingest as ingest_cli
 from watchfloor.cli import keys as keys_cli
 from watchfloor.cli import network as network_cli
 from watchfloor.cli import policy as policy_cli
 from watchfloor.cli import report as report_cli
 from watchfloor.cli import retention as retention_cli
 from watchfloor.cli import signals as signals_cli
+from watchfloor.cli import web as web_cli
+from watchfloor.cli import worker as worker_cli
 
 app = typer.Typer(
     name="watchfloor",
@@ -23,6 +26,9 @@ app = typer.Typer(
 )
 app.command("init")(init.init)
 app.command("run")(run.run)
+app.command("ingest")(ingest_cli.ingest)  # scale-out: sources -> bus (docs/deploy.md)
+app.command("worker")(worker_cli.worker)  # scale-out: bus -> match -> store
+app.command("web")(web_cli.web)  # scale-out: the web UI alone
 app.command("alerts")(alerts.alerts)
 app.command("status")(status.status)
 app.command("import")(importer.import_file)

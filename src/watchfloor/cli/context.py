@@ -11,6 +11,7 @@ from rich.console import Console
 
 from watchfloor.config import ConfigError, Settings, load_settings
 from watchfloor.store import Store, StoreError, open_store
+from watchfloor.store.open import redacted_url
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,11 +40,18 @@ def opened_store(settings: Settings, *, must_exist: bool = True) -> Iterator[Sto
     db_path = settings.db_url.removeprefix("sqlite:///") if settings.db_url.startswith("sqlite:///") else None
     if must_exist and db_path is not None and not Path(db_path).exists():
         raise fail(f"no store at {db_path}: run `watchfloor init` first (or set WATCHFLOOR_HOME)")
+    # a database server is there whether or not init ran: an empty database is not migrated here
+    empty_is_fine = db_path is not None or not must_exist
     try:
-        store = open_store(settings.db_url)
+        store = open_store(settings.db_url, migrate=empty_is_fine)
     except StoreError as exc:
         raise fail(str(exc)) from None
     try:
+        if not empty_is_fine:
+            if store.schema_version() == 0:
+                where = redacted_url(settings.db_url)
+                raise fail(f"the database {where} has no watchfloor schema: run `watchfloor init` first")
+            store.migrate()
         yield store
     except StoreError as exc:
         raise fail(str(exc)) from None

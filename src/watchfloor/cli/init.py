@@ -16,6 +16,7 @@ from watchfloor.governance.policy import PolicyError, load_policy
 from watchfloor.governance.service import Governance, GovernanceError
 from watchfloor.governance.watches import DEMO_PURPOSE
 from watchfloor.model import Role, Severity, User, Watch, WatchStatus
+from watchfloor.store.open import redacted_url
 
 DEMO_LEGAL_BASIS = "synthetic demo data (no real people)"
 DEMO_WATCH_DAYS = 90
@@ -76,7 +77,7 @@ def initialise(settings: Settings, *, admin: str, demo_watches: bool) -> tuple[l
     done.extend(keys_done)
     password: str | None = None
     with opened_store(settings, must_exist=False) as store:
-        done.append(f"store {settings.db_url} at schema version {store.migrate()}")
+        done.append(f"store {redacted_url(settings.db_url)} at schema version {store.migrate()}")
         gov = Governance.open(settings, store, policy=policy)
         if keys_done:
             gov.audit.record(

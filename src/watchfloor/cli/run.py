@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,22 +13,17 @@ from rich.live import Live
 from rich.text import Text
 
 from watchfloor.cli.context import HomeOption, console, fail, opened_store, settings_for
+from watchfloor.cli.source_choice import Speed, choose_sources
 from watchfloor.config import ConfigError
 from watchfloor.governance.keys import KeyringError
 from watchfloor.governance.policy import PolicyError, load_policy
 from watchfloor.governance.pseudonyms import deployment_pseudonymiser
-from watchfloor.sources.base import Source
 from watchfloor.sources.catalog import configured_source, normaliser_for
 from watchfloor.sources.config import SourceConfig
 
 if TYPE_CHECKING:
     from watchfloor.embedded import SourceRun
     from watchfloor.pipeline.runner import Pipeline
-
-
-class Speed(StrEnum):
-    recorded = "recorded"
-    fast = "fast"
 
 
 def _status_line(pipeline: Pipeline) -> Text:
@@ -82,41 +76,24 @@ def run(
         load_policy(settings.home)  # retention and watch expiry run by this policy: refuse a broken one
     except (ConfigError, KeyringError, PolicyError) as exc:
         raise fail(str(exc)) from None
-    fixed: list[SourceRun] = []
-    follow_configured = False
+    if not settings.bus_url.startswith("memory://"):
+        console.print(
+            f"note: WATCHFLOOR_BUS={settings.bus_url} is for `watchfloor ingest` and `watchfloor worker`; "
+            "`watchfloor run` hands events over in-process (docs/deploy.md)",
+            highlight=False,
+        )
     with opened_store(settings) as store:
-        configured = store.list_sources()
-        src: Source | None = None
-        if replay is not None:
-            from watchfloor.sources.replay import ReplaySource
-
-            src = ReplaySource(replay, speed=speed.value)
-        elif source == "demo" or (source is None and not configured):
-            from watchfloor.sources.demo import DemoSource
-
-            if not 0.0 <= hit_share <= 1.0:
-                raise fail("--hit-share must be between 0 and 1")
-            if source is None:
-                console.print(
-                    "no sources configured: running the demo source "
-                    "(add real ones with `watchfloor source add`)",
-                    highlight=False,
-                )
-            src = DemoSource(rate=rate, hit_share=hit_share, limit=limit)
-        else:
-            names = {c.name: c for c in configured}
-            if source is not None and source not in names:
-                known = ", ".join(["demo", *names]) if names else "demo"
-                raise fail(f"no source named {source!r}; known: {known}")
-            if source is not None and names[source].paused:
-                raise fail(f"source {source!r} is paused: `watchfloor source resume {source}` first")
-            follow_configured = True
-            active = [c.name for c in configured if not c.paused and source in (None, c.name)]
-            console.print(
-                f"sources: {', '.join(active) if active else 'none active (all paused)'}", highlight=False
-            )
-        if src is not None:
-            fixed.append(SourceRun(src, normaliser_for(src.platform, pseudonymise)))
+        choice = choose_sources(
+            store,
+            source=source,
+            replay=replay,
+            speed=speed,
+            rate=rate,
+            hit_share=hit_share,
+            limit=limit,
+            normaliser=lambda platform: normaliser_for(platform, pseudonymise),
+        )
+        fixed, follow_configured = choice.fixed, choice.follow_configured
         if not store.list_watches():
             console.print(
                 "[yellow]no watches yet: nothing will match. Add one with `watchfloor watch add`, "

@@ -27,7 +27,7 @@ from functools import lru_cache
 from watchfloor.governance.policy import GuardAction, Policy, ProtectedCategory
 from watchfloor.query import parse
 from watchfloor.query.text import fold, tokenize
-from watchfloor.query.tree import Field, Near, Node, Not, Phrase, Regex, Term, walk
+from watchfloor.query.tree import Field, Near, Node, Not, Phrase, Regex, Term
 
 Word = tuple[str, bool]  # (folded word or prefix, is a prefix)
 
@@ -158,33 +158,53 @@ def _children(node: Node) -> tuple[Node, ...]:
     return tuple(children) if children else ()
 
 
-def _leaf_words(node: Node) -> list[QueryWord]:
-    words: list[QueryWord] = []
-    for leaf in walk(node):
-        if isinstance(leaf, Term):
-            words.extend(_term_words(leaf))
-        elif isinstance(leaf, Phrase):
-            words.extend(_phrase_words(leaf))
-    return words
+class _PartWords:
+    """The folded words of each part of one query, worked out once per check.
+
+    A query may have hundreds of parts and the policy has over a hundred terms; folding
+    the same part again for every term — and, for a chain ``a NEAR/5 b NEAR/5 c ...``,
+    every word below every ``NEAR`` again — kept a 4000-character query busy for tens of seconds."""
+
+    def __init__(self) -> None:
+        self._own: dict[int, list[QueryWord]] = {}
+        self._leaves: dict[int, list[QueryWord]] = {}
+
+    def own(self, node: Term | Phrase) -> list[QueryWord]:
+        found = self._own.get(id(node))
+        if found is None:
+            found = self._own[id(node)] = _term_words(node) if isinstance(node, Term) else _phrase_words(node)
+        return found
+
+    def leaves(self, node: Node) -> list[QueryWord]:
+        """The words of every term and phrase at or below ``node``, in query order."""
+        found = self._leaves.get(id(node))
+        if found is not None:
+            return found
+        if isinstance(node, Term | Phrase):
+            found = self.own(node)
+        else:
+            below = (node.child,) if isinstance(node, Not) else _children(node)
+            found = [word for child in below for word in self.leaves(child)]
+        self._leaves[id(node)] = found
+        return found
 
 
-def _part_meets(node: Node, words: tuple[Word, ...]) -> bool:
+def _part_meets(node: Node, words: tuple[Word, ...], known: _PartWords) -> bool:
     if not words:
         return False
     if isinstance(node, Term):
-        own = _term_words(node)
+        own = known.own(node)
         return _contains(own, words) if len(own) > 1 else len(words) == 1 and _meets(own[0], words[0])
     if isinstance(node, Phrase):
-        return _contains(_phrase_words(node), words)
+        return _contains(known.own(node), words)
     if isinstance(node, Field) and node.name == "hashtag":
         return _meets((fold(node.value), None, False), ("".join(w for w, _ in words), words[-1][1]))
     if isinstance(node, Regex):
         return _regex_meets(node.pattern, words)
     if isinstance(node, Near) and len(words) > 1:
-        left, right = _leaf_words(node.left), _leaf_words(node.right)
-        every_word_there = all(any(_meets(q, w) for q in left + right) for w in words)
+        left, right = known.leaves(node.left), known.leaves(node.right)
         both_sides = any(_meets(q, w) for q in left for w in words) and any(_meets(q, w) for q in right for w in words)
-        return every_word_there and both_sides
+        return both_sides and all(any(_meets(q, w) for q in left) or any(_meets(q, w) for q in right) for w in words)
     return False
 
 
@@ -194,11 +214,17 @@ def check_query(query: str | Node, policy: Policy) -> GuardVerdict:
     hits: list[GuardHit] = []
     seen: set[tuple[str, str]] = set()
     parts = [p for p in positive_parts(tree) if isinstance(p, Term | Phrase | Field | Regex | Near)]
+    known = _PartWords()
+    everywhere = known.leaves(tree)
     for category in policy.protected:
         for term in category.terms:
             words = _policy_words(term)
+            # a NEAR can only hold a several-word term if the query has each of its words somewhere
+            near_possible = len(words) > 1 and all(any(_meets(q, w) for q in everywhere) for w in words)
             for part in parts:
-                if (category.key, term) not in seen and _part_meets(part, words):
+                if isinstance(part, Near) and not near_possible:
+                    continue
+                if (category.key, term) not in seen and _part_meets(part, words, known):
                     seen.add((category.key, term))
                     hits.append(_hit(category, term, part))
     return GuardVerdict(tuple(hits))

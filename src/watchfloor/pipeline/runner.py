@@ -7,6 +7,15 @@
 The cursor of the last event in a batch is committed in the same transaction as the
 batch's data, so a crash at any point resumes from the last commit: nothing acknowledged
 is lost, and the idempotent keys of posts and alerts make the replayed tail harmless.
+
+When the store is unavailable (SQLite locked or its disk full, PostgreSQL restarting:
+:class:`~watchfloor.store.StoreUnavailable`), the commit is retried with backoff and
+jitter (pipeline/store_retry.py) and the batch is kept; meanwhile the queue fills and the
+reader stops taking events from the source (backpressure), so nothing is dropped and
+nothing is read that could not be kept. The outage is logged once, counted in
+``stats.store_retries`` and noted in the source's health (an error). A stop during an
+outage waits ``STOP_GRACE_S`` for the store, then gives the batch up: its cursor was not
+committed, so the next start reads it again.
 """
 
 from __future__ import annotations
@@ -16,67 +25,31 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from watchfloor.model import (
-    Alert,
-    DeadLetter,
-    Deletion,
-    Explanation,
-    Ignored,
-    MalformedEvent,
-    Post,
-    RawEvent,
-    utcnow,
-)
+from watchfloor.model import RawEvent, utcnow
 from watchfloor.pipeline.notify import AlertSignal
-from watchfloor.pipeline.scoring import score_hit
-from watchfloor.pipeline.watchset_cache import WatchSetCache
-from watchfloor.signals.stage import stage_for
+from watchfloor.pipeline.processing import MAX_IGNORED_KINDS, EventProcessor, PipelineStats, RateMeter
+from watchfloor.pipeline.store_retry import StoreRetry, StoreStillUnavailable
 from watchfloor.sources.base import Normaliser, Source
+from watchfloor.sources.health import SourceHealth
 from watchfloor.store import IngestBatch, IngestResult, Store
 
 log = logging.getLogger(__name__)
 
+__all__ = ["MAX_IGNORED_KINDS", "Pipeline", "PipelineStats", "RateMeter"]
+
 _END = object()  # the source's iterator ended
-MAX_IGNORED_KINDS = 200
+STOP_GRACE_S = 10.0  # after a stop, how long a commit is still retried while the store is unavailable
 
 
-@dataclass(slots=True)
-class PipelineStats:
-    """Running totals of one pipeline, for ``watchfloor run`` and the tests."""
+class Pipeline(EventProcessor):
+    """One source, its normaliser, the watch set and the store.
 
-    events: int = 0
-    posts: int = 0
-    matched_posts: int = 0
-    alerts: int = 0
-    deletions: int = 0
-    dead_letters: int = 0
-    batches: int = 0
-    ignored: dict[str, int] = field(default_factory=dict)
-
-
-class RateMeter:
-    """Events per second over a sliding window of recent batches."""
-
-    def __init__(self, window_s: float = 10.0) -> None:
-        self._window_s = window_s
-        self._samples: deque[tuple[float, int]] = deque()
-        self.last_rate = 0.0
-
-    def add(self, count: int, now: float) -> float:
-        self._samples.append((now, count))
-        while self._samples and now - self._samples[0][0] > self._window_s:
-            self._samples.popleft()
-        span = now - self._samples[0][0] if len(self._samples) > 1 else 0.0
-        total = sum(c for _, c in self._samples)
-        self.last_rate = 0.0 if span <= 0 else (total - self._samples[0][1]) / span
-        return self.last_rate
-
-
-class Pipeline:
-    """One source, its normaliser, the watch set and the store."""
+    The processing itself (normalise, match, signals, seal, score) is the shared
+    :class:`~watchfloor.pipeline.processing.EventProcessor`; this class adds the source's
+    reader, the micro-batching and the commits that carry the source's cursor.
+    """
 
     def __init__(
         self,
@@ -93,35 +66,44 @@ class Pipeline:
     ) -> None:
         if normaliser.platform != source.platform:
             raise ValueError(f"normaliser for {normaliser.platform!r} cannot read {source.platform!r} events")
+        super().__init__(normaliser, store, clock=clock, watch_check_s=watch_check_s)
         self.source = source
-        self.normaliser = normaliser
-        self.store = store
         self.batch_size = batch_size
         self.batch_interval_s = batch_interval_s
         self.signal = signal
-        self.clock = clock
-        self.stats = PipelineStats()
-        self.watch_sets = WatchSetCache(store, check_every_s=watch_check_s, clock=clock)
-        self.signals = stage_for(store)  # language, sentiment, toxicity, near-duplicates, bursts
         self._queue_size = queue_size
         self._pending: deque[object] = deque()
         self._ready = asyncio.Event()  # something is pending
         self._room = asyncio.Event()  # the reader may go on
         self._room.set()
-        self.rate = RateMeter()
         self.on_commit: list[Callable[[IngestResult], None]] = []
-        # Run at the end of process(), before the next batch is normalised (governance seals
-        # the matched posts' authors into the batch here: KeyedPseudonymiser.seal_batch).
-        self.before_commit: list[Callable[[IngestBatch], None]] = []
+        self._stop = asyncio.Event()
+        self.store_retry = StoreRetry(
+            f"source {source.name}",
+            stop_grace_s=STOP_GRACE_S,
+            on_retry=self._store_retried,
+            on_outage=self._store_outage,
+            stopping=lambda: self._stop.is_set(),
+        )
+
+    def _store_retried(self, exc: BaseException) -> None:
+        self.stats.store_retries += 1
+
+    def _store_outage(self, exc: BaseException) -> None:
+        health = getattr(self.source, "health", None)
+        if isinstance(health, SourceHealth):  # one error per outage, not one per retry
+            health.error(f"store unavailable, retrying (events held back): {type(exc).__name__}: {exc}")
 
     async def run(self, stop: asyncio.Event | None = None) -> PipelineStats:
         """Run until the source ends or ``stop`` is set; the open batch is committed first."""
-        stop = stop or asyncio.Event()
-        cursor = await asyncio.to_thread(self.store.get_cursor, self.source.name)
+        self._stop = stop = stop or asyncio.Event()
+        cursor = await self.store_retry.call(lambda: asyncio.to_thread(self.store.get_cursor, self.source.name))
         reader = asyncio.create_task(self._read(cursor), name=f"read:{self.source.name}")
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
             await self._consume(stopper)
+        except StoreStillUnavailable as exc:  # stopping: the batch was not stored, its events are read again
+            log.warning("%s; stopped without storing the last batch (read again on the next start)", exc)
         finally:
             reader.cancel()
             stopper.cancel()
@@ -174,7 +156,8 @@ class Pipeline:
                 if len(pending) < self._queue_size:
                     room.set()
                 if batch and (ended or len(batch) >= self.batch_size or time.monotonic() >= deadline):
-                    ingest = await asyncio.to_thread(self.process, batch)
+                    # processing reads the store too (the watch set's revision): retried the same way
+                    ingest = await self.store_retry.call(lambda events=batch: asyncio.to_thread(self.process, events))
                     batch = []
                     # Commits stay in order, one at a time; the next batch is read and matched
                     # while this one is written.
@@ -194,10 +177,12 @@ class Pipeline:
                 committing.cancel()
 
     async def _flush(self, events: list[RawEvent]) -> None:
-        await self._commit(await asyncio.to_thread(self.process, events))
+        await self._commit(await self.store_retry.call(lambda: asyncio.to_thread(self.process, events)))
 
     async def _commit(self, ingest: IngestBatch) -> None:
-        result = await asyncio.to_thread(self.store.commit_batch, ingest)
+        # kept and retried while the store is unavailable; the consumer waits for this commit
+        # before the next, so the queue fills and the reader holds the source back meanwhile
+        result = await self.store_retry.call(lambda: asyncio.to_thread(self.store.commit_batch, ingest))
         self.stats.batches += 1
         self.stats.alerts += len(result.alerts_added)
         if self.signal is not None and result.alerts_added:
@@ -206,77 +191,6 @@ class Pipeline:
             callback(result)
 
     def process(self, events: list[RawEvent]) -> IngestBatch:
-        """Normalise, match and score one batch (pure CPU work; no I/O but the watch check)."""
-        watch_set = self.watch_sets.current()
-        now = self.clock()
-        batch = IngestBatch(source=self.source.name, cursor=events[-1].cursor if events else None)
-        latest: datetime | None = None
-        stats = self.stats
-        ignored = stats.ignored
-        posts: list[Post] = []
-        normalise = self.normaliser.normalise
-        for event in events:
-            try:
-                item = normalise(event)
-            except MalformedEvent as exc:
-                batch.dead_letters.append(
-                    DeadLetter(event.source, event.platform, exc.reason, event.payload, event.received_at)
-                )
-                continue
-            except Exception as exc:  # a normaliser bug must not stop the stream either
-                log.exception("normaliser %s failed", self.normaliser.platform)
-                reason = f"normaliser error: {type(exc).__name__}: {exc}"
-                batch.dead_letters.append(
-                    DeadLetter(event.source, event.platform, reason, event.payload, event.received_at)
-                )
-                continue
-            kind = type(item)
-            if kind is Ignored:
-                # kinds come from the network: keep the tally bounded
-                name = item.kind  # type: ignore[union-attr]
-                if name in ignored:
-                    ignored[name] += 1
-                else:
-                    name = name if len(ignored) < MAX_IGNORED_KINDS else "other"
-                    ignored[name] = ignored.get(name, 0) + 1
-            elif kind is Post:
-                posts.append(item)  # type: ignore[arg-type]
-                created_at = item.created_at  # type: ignore[union-attr]
-                latest = created_at if latest is None or created_at > latest else latest
-            elif kind is Deletion:
-                stats.deletions += 1
-                batch.deletions.append(item)  # type: ignore[arg-type]
-        if posts:
-            stats.posts += len(posts)
-            # One scan of the automaton for every post of the batch.
-            found = watch_set.match_many(  # posts without a language get one only if a lang: watch asks
-                posts, source=self.source.name, now=now, detect_language=self.signals.filter_languages
-            )
-            for post, hits in zip(posts, found, strict=True):
-                if hits:
-                    stats.matched_posts += 1
-                    batch.posts.append(post)
-                    for hit in hits:
-                        batch.alerts.append(self._alert(post, hit.watch_id, hit.explanation, now))
-        stats.events += len(events)
-        stats.dead_letters += len(batch.dead_letters)
-        batch.events = len(events)
-        batch.events_per_s = round(self.rate.add(len(events), time.monotonic()), 2)
-        batch.last_event_at = latest
-        batch.lag_s = None if latest is None else round(max(0.0, (now - latest).total_seconds()), 3)
-        self.signals.annotate(batch, self.watch_sets.watches, now)  # matched posts only; rescores alerts
-        for hook in self.before_commit:
-            hook(batch)
-        return batch
-
-    def _alert(self, post: Post, watch_id: int, explanation: Explanation, now: datetime) -> Alert:
-        watch = self.watch_sets.watches[watch_id]
-        score, explained = score_hit(watch, explanation)
-        return Alert(
-            watch_id=watch_id,
-            post=post.key,
-            score=score,
-            explanation=explained,
-            created_at=now,
-            due_at=now + timedelta(minutes=watch.sla_minutes),
-        )
+        """Normalise, match and score one batch of this source (pure CPU work; no I/O but the
+        watch check); the batch carries the cursor of its last event."""
+        return self.process_events(events, source=self.source.name, cursor=events[-1].cursor if events else None)

@@ -30,10 +30,13 @@ from .regex import RegexError, compile_regex
 from .text import tokenize
 from .tree import ANCHOR_FIELDS, FIELD_NAMES, And, Field, Near, Node, Not, Or, Phrase, Regex, Term
 
-__all__ = ["MAX_DEPTH", "MAX_DISTANCE", "QuerySyntaxError", "parse"]
+__all__ = ["MAX_DEPTH", "MAX_DISTANCE", "MAX_PART_CHARS", "QuerySyntaxError", "parse"]
 
-MAX_DEPTH = 64  # nested parentheses, NOTs and NEARs
+MAX_DEPTH = 64  # nested parentheses, NOTs and NEARs (also each NEAR of a chain)
 MAX_DISTANCE = 100  # words allowed between the two sides of a NEAR
+# one word or phrase: its pattern must fit the matcher's limit (Hyperscan refuses patterns of
+# about 16 kB, which 4000 Chinese characters — each a word of its own — exceed)
+MAX_PART_CHARS = 1000
 
 _QUOTES = '"“”„'
 _OPERATORS = ("AND", "OR", "NOT")
@@ -129,7 +132,14 @@ def _lex(query: str) -> list[_Lexeme]:
 # --------------------------------------------------------------------------- leaves
 
 
+def _not_too_long(lexeme: _Lexeme) -> None:
+    if len(lexeme.text) > MAX_PART_CHARS:
+        what = "phrase" if lexeme.kind == "PHRASE" else "word"
+        raise QuerySyntaxError(f"this {what} is longer than {MAX_PART_CHARS} characters", lexeme.start)
+
+
 def _phrase(lexeme: _Lexeme) -> Phrase:
+    _not_too_long(lexeme)
     content = lexeme.text[1:-1]
     if not tokenize(content.replace("*", " ")):
         raise QuerySyntaxError("this phrase has no letters or digits to match", lexeme.start)
@@ -153,6 +163,7 @@ def _regex(lexeme: _Lexeme) -> Regex:
 
 
 def _case_term(lexeme: _Lexeme) -> Term:
+    _not_too_long(lexeme)
     inner = lexeme.text[1:-1]
     if inner.endswith("*"):
         stem, wildcard = inner[:-1], True
@@ -193,6 +204,7 @@ def _word(lexeme: _Lexeme) -> Term | Field:
     if not tokenize(text.replace("*", " ")) and "*" not in text:
         hint = {"&&": "; write AND", "&": "; write AND", "||": "; write OR", "|": "; write OR"}
         raise QuerySyntaxError(f"'{text}' has no letters or digits to match{hint.get(text, '')}", start)
+    _not_too_long(lexeme)
     word_patterns(text, start)
     wildcard = text.endswith("*")
     stem = text[:-1] if wildcard else text
@@ -272,11 +284,14 @@ class _Parser:
 
     def near_expr(self, after: _Lexeme | None) -> Node:
         node = self.primary(after)
+        chained = 0
         while self.peek().kind == "NEAR":
             operator = self.take()
+            # a chain groups from the left, so each NEAR of it nests the tree one level deeper
+            # (an unbounded chain made a tree deep enough to overflow the stack of whatever walks it)
             self.enter(operator)
+            chained += 1
             right = self.primary(operator)
-            self.depth -= 1
             for side in (node, right):
                 problem = _near_operand_problem(side)
                 if problem is not None:
@@ -290,6 +305,7 @@ class _Parser:
                 right.end,
                 self.query[node.start : right.end],
             )
+        self.depth -= chained
         return node
 
     def enter(self, lexeme: _Lexeme) -> None:

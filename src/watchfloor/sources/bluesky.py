@@ -425,3 +425,31 @@ def _type_name(value: object) -> str:
 def _short(value: str, limit: int = 40) -> str:
     """A value quoted for a reason, cut so a reason stays one short line."""
     return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def message_key(payload: bytes) -> str | None:
+    """The event's key for the bus's duplicate detection (``Nats-Msg-Id`` after ``bluesky:``),
+    read without normalising: a commit's ``at://DID/COLLECTION/RKEY:VERSION`` (VERSION is the
+    cid, or the revision when there is none, as for deletes: the Post's own native id and
+    version), another event's ``DID:KIND:TIME_US``. None when the payload is not a readable
+    event: the bus then keys it by a hash of the payload."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(message) is not dict:
+        return None
+    did, kind = message.get("did"), message.get("kind")
+    if type(did) is not str or type(kind) is not str:
+        return None
+    if kind == "commit":
+        commit = message.get("commit")
+        if type(commit) is not dict:
+            return None
+        collection, rkey = commit.get("collection"), commit.get("rkey")
+        version = commit.get("cid") or commit.get("rev")
+        if type(collection) is not str or type(rkey) is not str or type(version) is not str:
+            return None
+        return f"at://{did}/{collection}/{rkey}:{version}"
+    time_us = message.get("time_us")
+    return f"{did}:{kind}:{time_us}" if type(time_us) is int else None

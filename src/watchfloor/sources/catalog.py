@@ -79,6 +79,39 @@ def normaliser_for(platform: str, pseudonymise: Pseudonymiser) -> Normaliser:
     return build(pseudonymise)
 
 
+#: Reads an event's ``native_id:version`` (or None) from its payload without normalising it,
+#: for the bus's duplicate detection (``Nats-Msg-Id``, pipeline/bus.py).
+MessageKey = Callable[[bytes], "str | None"]
+
+
+def _no_key(payload: bytes) -> None:
+    """Reddit, RSS and YouTube are polled snapshots whose deletions and versions are inferred
+    from the whole item: no field names the version cheaply, so the bus keys their events by
+    a hash of the payload (the same item polled twice unchanged is still one message)."""
+    return None
+
+
+def message_key_for(platform: str) -> MessageKey:
+    """The cheap key reader of ``platform`` (a payload hash is used where it returns None)."""
+    if platform == "bluesky":
+        from watchfloor.sources.bluesky import message_key as bluesky_key
+
+        return bluesky_key
+    if platform == "mastodon":
+        from watchfloor.sources.mastodon import message_key as mastodon_key
+
+        return mastodon_key
+    if platform == "telegram":
+        from watchfloor.sources.telegram import message_key as telegram_key
+
+        return telegram_key
+    if platform == "x":
+        from watchfloor.sources.xapi import message_key as x_key
+
+        return x_key
+    return _no_key
+
+
 # --------------------------------------------------------------------------- configured sources
 
 

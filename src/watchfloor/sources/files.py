@@ -32,7 +32,7 @@ from typing import Any
 from watchfloor.model import Deletion, MalformedEvent, Normalised, Post, RawEvent, utcnow
 from watchfloor.sources import fields as f
 from watchfloor.sources.base import Pseudonymiser, Source
-from watchfloor.sources.replay import ReplaySource, read_lines
+from watchfloor.sources.replay import ReplaySource, parse_offset, read_lines
 from watchfloor.sources.xapi import PLATFORM as X_PLATFORM
 from watchfloor.sources.xapi import split_export_line
 
@@ -80,7 +80,8 @@ def parse_line_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return 0, 0
     offset, _, done = cursor.partition(":")
-    if not (offset.isdigit() and (done.isdigit() or not done)):
+    # ASCII digits only: str.isdigit() also takes '٣' (which int() reads as 3) and '²' (which it refuses)
+    if not (cursor.isascii() and offset.isdigit() and (done.isdigit() or not done)):
         raise ValueError(f"an export cursor is 'offset:items', not {cursor!r}")
     return int(offset), int(done or 0)
 
@@ -194,7 +195,7 @@ class CsvSource:
         self.position = 0
 
     async def events(self, cursor: str | None) -> AsyncIterator[RawEvent]:
-        offset = int(cursor) if cursor else 0
+        offset = parse_offset(cursor or None)  # a byte offset; int() would also take ' 7' and '٣'
         header: list[str] | None = None
         count = 0
         with self.path.open("rb") as file:
@@ -302,7 +303,9 @@ class CsvNormaliser:
         if created is not None:
             number = created.replace(".", "", 1)
             created_at = (
-                f.from_epoch(float(created), "created_at") if number.isdigit() else f.parse_time(created, "created_at")
+                f.from_epoch(float(created), "created_at")
+                if number.isascii() and number.isdigit()  # float() refuses '²', which isdigit() takes
+                else f.parse_time(created, "created_at")
             )
         version = value("version", limit=256) or "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
         lang = value("lang", limit=16)

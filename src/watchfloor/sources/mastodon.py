@@ -494,3 +494,26 @@ def _status_id(data: str) -> str | None:
     end = head.find('"', start + 6)
     found = head[start + 6 : end] if end != -1 else ""
     return found if found and found.isalnum() else None
+
+
+def message_key(payload: bytes) -> str | None:
+    """The event's key for the bus's duplicate detection (``Nats-Msg-Id`` after ``mastodon:``),
+    read without normalising: ``HOST:STATUS_ID:EDITED_AT`` (or ``CREATED_AT`` for an unedited
+    status, as sent), ``HOST:STATUS_ID:delete`` for a deletion, so the same status version
+    from the stream and from a catch-up poll is one message. None when unreadable: the bus
+    then keys the event by a hash of its payload."""
+    try:
+        envelope = json.loads(payload)
+        instance, kind, data = envelope["instance"], envelope["event"], envelope["data"]
+        if not isinstance(instance, str) or not isinstance(kind, str) or not isinstance(data, str):
+            return None
+        host = urlsplit(instance).netloc
+        if kind == "delete":
+            return f"{host}:{data.strip()}:delete" if host and data.strip() else None
+        status = json.loads(data)
+        status_id, version = status["id"], status.get("edited_at") or status.get("created_at")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    if not host or not isinstance(status_id, str | int) or not isinstance(version, str):
+        return None
+    return f"{host}:{status_id}:{version}"

@@ -362,3 +362,23 @@ class TelegramSource:
         async for message in client.iter_messages(entity, min_id=last, reverse=True, limit=self.backfill_limit):
             state[str(channel_id)] = max(state.get(str(channel_id), 0), message.id)
             yield RawEvent(self.name, PLATFORM, format_cursor(state), message_payload(channel_id, message), utcnow())
+
+
+def message_key(payload: bytes) -> str | None:
+    """The event's key for the bus's duplicate detection (``Nats-Msg-Id`` after ``telegram:``),
+    read without normalising: ``CHANNEL_ID:MESSAGE_ID:EDIT_DATE`` (``original`` before any
+    edit), ``CHANNEL_ID:MESSAGE_ID:delete`` for a deletion. None when unreadable: the bus then
+    keys the event by a hash of its payload."""
+    try:
+        envelope = json.loads(payload)
+        channel_id, kind = envelope["channel_id"], envelope["event"]
+        if kind == "delete":
+            message_id, version = envelope["id"], "delete"
+        else:
+            message = envelope["message"]
+            message_id, version = message["id"], message.get("edit_date") or "original"
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (channel_id, message_id)):
+        return None
+    return f"{channel_id}:{message_id}:{version}" if isinstance(version, str | int) else None

@@ -258,3 +258,25 @@ def _single(tweet: Any, includes: dict[str, Any]) -> dict[str, Any]:
         if value:
             subset[key] = value
     return {"data": tweet, "includes": subset} if subset else {"data": tweet}
+
+
+def message_key(payload: bytes) -> str | None:
+    """The line's key for the bus's duplicate detection (``Nats-Msg-Id`` after ``x:``), read
+    without normalising: ``FIRST_ID:TWEET_ID`` (the first id of the edit history, then this
+    version's id, as the Post's native id and version), ``TWEET_ID:delete`` for a compliance
+    delete. None otherwise (error and meta lines): the bus then keys the line by a hash of
+    its payload."""
+    try:
+        message = json.loads(payload)
+        if "data" not in message:
+            if message.get("action") == "delete" and isinstance(message.get("id"), str | int):
+                return f"{message['id']}:delete"
+            return None
+        tweet = message["data"]
+        tweet_id, history = tweet["id"], tweet.get("edit_history_tweet_ids") or [tweet["id"]]
+        first = history[0]
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
+        return None
+    if not isinstance(tweet_id, str | int) or not isinstance(first, str | int):
+        return None
+    return f"{first}:{tweet_id}"

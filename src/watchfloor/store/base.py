@@ -1,4 +1,4 @@
-"""The one repository interface every store implements (SQLite now, PostgreSQL later).
+"""The one repository interface every store implements (SQLite and PostgreSQL).
 
 Callers only ever see this protocol and the types of :mod:`watchfloor.model`; no SQL
 leaves a store module.
@@ -75,10 +75,23 @@ class StoreError(RuntimeError):
     """A store operation failed in a way the caller can report (not a bug)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot take this operation now, but the same call may well succeed later:
+    SQLite locked or busy past its timeout, a full disk, an I/O error; PostgreSQL
+    unreachable, restarting, or a transaction it undid (deadlock, serialisation failure).
+    Nothing of the operation was stored. Writers that must never drop work (the embedded
+    pipeline, the workers) keep what they hold and retry (pipeline/store_retry.py)."""
+
+
 class Store(
     WebAccountsRepository,
     SignalsRepository,
-    SourcesRepository, TriageRepository, CasesRepository, NotificationsRepository, GovernanceRepository, Protocol
+    SourcesRepository,
+    TriageRepository,
+    CasesRepository,
+    NotificationsRepository,
+    GovernanceRepository,
+    Protocol,
 ):
     """The repository: watches, ingest, alerts, dead letters, source state, accounts."""
 
@@ -86,6 +99,10 @@ class Store(
 
     def migrate(self) -> int:
         """Bring the schema up to date; return the schema version now in force."""
+        ...
+
+    def schema_version(self) -> int:
+        """The schema version in force (0: an empty database, ``watchfloor init`` has not run)."""
         ...
 
     def close(self) -> None: ...

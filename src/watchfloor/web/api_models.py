@@ -1,19 +1,80 @@
 """The JSON API's response shapes (Pydantic), and how model types become them.
 
 These classes are what /openapi.json documents; field descriptions are part of the API.
+Request bodies derive from :class:`ApiIn` and take ids as :data:`Id`, so what the schema
+says is valid is exactly what the server accepts (tests/web/test_api_fuzz.py holds it to that).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from watchfloor.model import AlertView, Post, SourceState, StoreCounts, Watch
+
+MAX_ID = 2**53 - 1
+"""The largest id the API takes: the largest integer a JSON client in JavaScript can tell
+apart from its neighbours, far inside what the stores hold (SQLite INTEGER, PostgreSQL
+BIGINT). A larger number is refused as invalid (422) where it comes in, instead of
+overflowing the database driver (a server error)."""
+
+
+def _json_number(value: Any) -> Any:
+    """JSON Schema's ``integer``: a JSON number without a fraction (``7`` or ``7.0``), never
+    ``"7"`` or ``true`` — which Pydantic's lax mode would otherwise turn into 7 and 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("give a whole number (a JSON number, not text or true/false)")
+    return value
+
+
+JSON_NUMBER = BeforeValidator(_json_number)
+"""Put after the bounds: ``Annotated[int, Field(ge=1, le=30), JSON_NUMBER]`` (in this order
+the schema says ``minimum``/``maximum``)."""
+
+IdParam = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""An id in a path, query string or form field (text that must be a whole number in range)."""
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID), JSON_NUMBER]
+"""An id in a JSON body: a JSON integer in range."""
+
+
+def _json_text(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("give a date and time as text, e.g. 2026-11-25T12:00:00Z")
+    return value
+
+
+JsonDatetime = Annotated[datetime, BeforeValidator(_json_text)]
+"""A date and time in a JSON body: ISO 8601 text only (a bare number is not read as a Unix time)."""
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("use a date like 2026-01-31")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+"""A day in a query string: ``2026-01-31`` only (``0`` is not read as 1 January 1970)."""
+
+
+class ApiIn(BaseModel):
+    """A JSON request body. Unknown fields are refused with 422 (a misspelt field is an
+    error, not silently ignored), and so are values of the wrong JSON type."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorOut(BaseModel):
     error: str = Field(description="What went wrong, for people.")
+    position: int | None = Field(
+        None, description="A watch query that cannot be used: the 0-based character offset of the problem in it."
+    )
 
 
 class HealthOut(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from watchfloor import __version__
@@ -35,8 +35,11 @@ from watchfloor.web import (
 from watchfloor.web.audit import RequestAudit
 from watchfloor.web.errors import install_error_handlers
 from watchfloor.web.floor import install_floor
+from watchfloor.web.openapi import install_openapi
 from watchfloor.web.permissions import template_can
+from watchfloor.web.query_params import one_value_each
 from watchfloor.web.rendering import build_templates
+from watchfloor.web.routes_ops import install_ops
 from watchfloor.web.security_headers import SecurityHeaders
 from watchfloor.web.throttle import LoginThrottle
 
@@ -52,6 +55,7 @@ def create_app(settings: Settings, store: Store, signal: AlertSignal | None = No
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        dependencies=[Depends(one_value_each)],  # /api/: a query parameter given twice is a 422
     )
     app.state.settings = settings
     app.state.store = store
@@ -66,6 +70,7 @@ def create_app(settings: Settings, store: Store, signal: AlertSignal | None = No
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(routes_api.health_router)
+    install_ops(app, store)  # /readyz and /metrics, public like /healthz (web/routes_ops.py)
     app.include_router(routes_api.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_pages.router)
@@ -79,4 +84,5 @@ def create_app(settings: Settings, store: Store, signal: AlertSignal | None = No
         app.include_router(module.api)
         app.include_router(module.pages)
     app.state.templates.env.globals["can"] = template_can  # can("perm") or can(viewer, "perm")
+    install_openapi(app)  # security schemes and error answers in /openapi.json
     return app

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
 from watchfloor.config import Settings
@@ -35,6 +36,7 @@ LOGIN_FIELD = "login_token"
 LOGIN_PATH = "/login"
 LOGIN_TOKEN_MAX_AGE_S = 60 * 60
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_HEADER_DOC = "The session's CSRF token: needed with a session cookie, not with an API token."
 
 
 async def submitted_csrf_token(request: Request) -> str | None:
@@ -58,7 +60,12 @@ async def check_csrf(request: Request, session: Session) -> None:
 def csrf_protected(viewer_dependency: Callable[[Request], Viewer]) -> Callable[..., Awaitable[Viewer]]:
     """A dependency: the viewer that ``viewer_dependency`` finds, once the CSRF token checks out."""
 
-    async def dependency(request: Request, viewer: Viewer = Depends(viewer_dependency)) -> Viewer:
+    async def dependency(
+        request: Request,
+        viewer: Viewer = Depends(viewer_dependency),
+        # declared for the API schema; check_csrf reads the header (or the form field) itself
+        _sent: Annotated[str | None, Header(alias=CSRF_HEADER, description=_HEADER_DOC)] = None,
+    ) -> Viewer:
         if viewer.token is None:  # an API token (Authorization: Bearer) cannot be sent cross-site
             await check_csrf(request, viewer.session)
         return viewer

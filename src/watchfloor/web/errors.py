@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from watchfloor.web.rendering import page_response
 
@@ -30,12 +31,14 @@ class PasswordChangeRequired(Exception):
 
 
 class ApiError(Exception):
-    """An API or event-stream refusal answered as JSON: no session (401), not allowed (403), no such thing (404)."""
+    """An API or event-stream refusal answered as JSON: no session (401), not allowed (403), no such thing (404).
+    ``position``: where in a watch query the problem is (a query that cannot be used, 400)."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, position: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.position = position
 
 
 class CsrfRefused(Exception):
@@ -104,7 +107,10 @@ async def _password_change_required(request: Request, exc: Exception) -> Respons
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+    body: dict[str, object] = {"error": exc.message}
+    if exc.position is not None:
+        body["position"] = exc.position
+    return JSONResponse(body, status_code=exc.status_code)
 
 
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
@@ -125,15 +131,39 @@ async def _page_forbidden(request: Request, exc: Exception) -> Response:
     return _error_page(request, 403, "Not permitted", message)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# FastAPI's words for a body it cannot even decode (not UTF-8, a broken form): say what to send
+_CLEARER = {
+    "There was an error parsing the body": "the request body cannot be read: send JSON in UTF-8 (to a page: a form)",
+}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this request's path. Starlette's own 405 names the
+    methods of the first route whose path matched only, and one path may have several
+    routes (``GET /api/watches`` and ``POST /api/watches`` live in different routers)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         message = "not found" if wants_json(request) else "There is no page at this address."
-        return _error_page(request, 404, "Not found", message)
-    if exc.status_code == 405:
-        return _error_page(request, 405, "Method not allowed", "This address does not accept that method.")
-    message = exc.detail if isinstance(exc.detail, str) else "request refused"
-    response = _error_page(request, exc.status_code, "Request refused", message)
+        response = _error_page(request, 404, "Not found", message)
+    elif exc.status_code == 405:
+        response = _error_page(request, 405, "Method not allowed", "This address does not accept that method.")
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
+    else:
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        message = _CLEARER.get(message, message)
+        response = _error_page(request, exc.status_code, "Request refused", message)
+    # e.g. a 405's Allow header, which RFC 9110 requires (it lists the methods the address takes)
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
     return response

@@ -9,7 +9,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from watchfloor.cases.markdown import render_markdown
+from watchfloor.cases.markdown import MAX_NOTE_CHARS, render_markdown
+from watchfloor.cases.service import MAX_TITLE
 from watchfloor.model import (
     Case,
     CaseAlert,
@@ -34,7 +35,7 @@ from watchfloor.model import (
     WatchFigures,
 )
 from watchfloor.triage.actions import MAX_IDS, ActionResult
-from watchfloor.web.api_models import AlertOut
+from watchfloor.web.api_models import AlertOut, ApiIn, Id, JsonDatetime
 
 AlertIds = Field(min_length=1, max_length=MAX_IDS, description=f"Alert ids (1 to {MAX_IDS}).")
 
@@ -69,10 +70,10 @@ class QueueOut(BaseModel):
     items: list[QueueItemOut] = Field(description="Most urgent first: severity, score, time left.")
 
 
-class AlertIdsIn(BaseModel):
-    alert_ids: list[int] = AlertIds
+class AlertIdsIn(ApiIn):
+    alert_ids: list[Id] = AlertIds
     include_duplicates: bool = Field(
-        False, description="Also act on the other open alerts of each alert's near-duplicate group."
+        False, strict=True, description="Also act on the other open alerts of each alert's near-duplicate group."
     )
 
 
@@ -85,12 +86,12 @@ class DisposeIn(AlertIdsIn):
     reason: str | None = Field(
         None, description="Required (5+ characters) for escalate, open_case and add_to_case: they may affect a person."
     )
-    case_id: int | None = Field(None, description="For add_to_case: the case.")
+    case_id: Id | None = Field(None, description="For add_to_case: the case.")
     case_title: str | None = Field(None, description="For open_case: the new case's title (default: from the alert).")
 
 
-class ReopenIn(BaseModel):
-    alert_ids: list[int] = AlertIds
+class ReopenIn(ApiIn):
+    alert_ids: list[Id] = AlertIds
     reason: str = Field(description="Why the decision is undone (5+ characters).")
 
 
@@ -325,48 +326,48 @@ class CaseFileOut(BaseModel):
         )
 
 
-class CaseIn(BaseModel):
-    title: str = Field(max_length=200)
+class CaseIn(ApiIn):
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
     owner: str | None = Field(None, description="Default: you.")
-    alert_ids: list[int] = Field(default_factory=list, max_length=MAX_IDS, description="Alerts to open it with.")
+    alert_ids: list[Id] = Field(default_factory=list, max_length=MAX_IDS, description="Alerts to open it with.")
     reason: str | None = Field(None, description="Required when alert_ids are given.")
 
 
-class CaseUpdateIn(BaseModel):
+class CaseUpdateIn(ApiIn):
     title: str | None = None
     status: CaseStatus | None = Field(None, description="open | on_hold | closed (merged only by merging).")
     owner: str | None = None
 
 
-class NoteIn(BaseModel):
-    markdown: str = Field(description="The note, in markdown (no raw HTML).")
+class NoteIn(ApiIn):
+    markdown: str = Field(min_length=1, max_length=MAX_NOTE_CHARS, description="The note, in markdown (no raw HTML).")
 
 
-class TaskIn(BaseModel):
-    title: str = Field(max_length=200)
+class TaskIn(ApiIn):
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
     assignee: str | None = None
-    due_at: datetime | None = None
+    due_at: JsonDatetime | None = None
 
 
-class TaskUpdateIn(BaseModel):
+class TaskUpdateIn(ApiIn):
     status: TaskStatus | None = None
     assignee: str | None = Field(None, description="Send null to unassign; leave out to keep.")
-    due_at: datetime | None = Field(None, description="Send null to clear; leave out to keep.")
+    due_at: JsonDatetime | None = Field(None, description="Send null to clear; leave out to keep.")
 
 
-class EvidenceIn(BaseModel):
-    alert_ids: list[int] = AlertIds
+class EvidenceIn(ApiIn):
+    alert_ids: list[Id] = AlertIds
     reason: str = Field(description="Why these posts belong in the case (5+ characters).")
 
 
-class MergeIn(BaseModel):
-    into_case_id: int = Field(description="The case that receives everything of this one.")
+class MergeIn(ApiIn):
+    into_case_id: Id = Field(description="The case that receives everything of this one.")
     reason: str | None = None
 
 
-class SplitIn(BaseModel):
-    alert_ids: list[int] = AlertIds
-    title: str = Field(max_length=200, description="The new case's title.")
+class SplitIn(ApiIn):
+    alert_ids: list[Id] = AlertIds
+    title: str = Field(min_length=1, max_length=MAX_TITLE, description="The new case's title.")
     reason: str | None = None
 
 
@@ -503,21 +504,23 @@ class InboxOut(BaseModel):
     messages: list[InboxMessageOut] = Field(description="Newest first.")
 
 
-class MarkReadIn(BaseModel):
-    ids: list[int] | None = Field(None, description="These messages; null: all of yours.")
+class MarkReadIn(ApiIn):
+    ids: list[Id] | None = Field(None, description="These messages; null: all of yours.")
 
 
 class MarkedOut(BaseModel):
     marked: int
 
 
-class RuleIn(BaseModel):
+class RuleIn(ApiIn):
     channel: NotificationChannel
     target: str = Field(max_length=2000, description="webhook: an http(s) URL; email: an address; inapp: a username.")
     events: list[NotificationEvent] = Field(min_length=1)
-    watch_id: int | None = Field(None, description="Only this watch (null: every watch).")
+    watch_id: Id | None = Field(None, description="Only this watch (null: every watch).")
     min_severity: Severity = Severity.low
-    include_content: bool = Field(False, description="Put the post's text and reasons into webhook/e-mail bodies.")
+    include_content: bool = Field(
+        False, strict=True, description="Put the post's text and reasons into webhook/e-mail bodies."
+    )
 
 
 class RuleOut(BaseModel):

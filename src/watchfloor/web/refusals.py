@@ -45,12 +45,14 @@ def refusal_status(message: str) -> int:
 
 
 class Refused(Exception):
-    """A governance decision said no: ``status`` (403, 404 or 409) and the message for the person."""
+    """A governance decision said no: ``status`` (403, 404, 409, or 400 for a watch query that
+    cannot be used, with the ``position`` of the problem) and the message for the person."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, position: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.position = position
 
 
 def governed(request: Request, decision: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -75,4 +77,4 @@ def api_call(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
     except Refused as refusal:
-        raise ApiError(refusal.status, refusal.message) from None
+        raise ApiError(refusal.status, refusal.message, refusal.position) from None

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from watchfloor.governance.permissions import ROLE_PERMISSIONS, Permission
 from watchfloor.store import StoreError
+from watchfloor.web.api_models import IdParam
 from watchfloor.web.audit import recorded
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.floor import back_to, flash, floor_page
@@ -150,7 +151,7 @@ def token_create(
 
 
 @pages.post("/account/tokens/{token_id}/revoke")
-def token_revoke(request: Request, token_id: int, viewer: SelfChange) -> Response:
+def token_revoke(request: Request, token_id: IdParam, viewer: SelfChange) -> Response:
     store = request.app.state.store
     if not store.revoke_api_token(token_id, username=viewer.user.username, at=clock_now(request)):
         flash(request, viewer, f"You have no live token {token_id}.", "error")

@@ -10,11 +10,13 @@ from watchfloor.governance.permissions import Permission
 from watchfloor.model import utcnow
 from watchfloor.store import Store
 from watchfloor.web.api_models import (
+    MAX_ID,
     AlertOut,
     AlertsOut,
     CountsOut,
     ErrorOut,
     HealthOut,
+    IdParam,
     SourceOut,
     StatusOut,
     WatchesOut,
@@ -53,9 +55,9 @@ def healthz() -> HealthOut:
 def list_alerts(
     request: Request,
     viewer: AlertsReader,
-    after_id: Annotated[int, Query(ge=0, description="Only alerts with a larger id.")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID, description="Only alerts with a larger id.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")] = 100,
-    watch_id: Annotated[int | None, Query(description="Only this watch's alerts.")] = None,
+    watch_id: Annotated[IdParam | None, Query(description="Only this watch's alerts.")] = None,
 ) -> AlertsOut:
     """Alerts in ascending id order, ``limit`` at a time: page on with ``after_id``."""
     views = _store(request).list_alerts(after_id=after_id, limit=limit, watch_id=watch_id)
@@ -63,7 +65,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses={404: {"model": ErrorOut}})
-def get_alert(request: Request, alert_id: int, viewer: AlertsReader) -> AlertOut:
+def get_alert(request: Request, alert_id: IdParam, viewer: AlertsReader) -> AlertOut:
     view = _store(request).get_alert(alert_id)
     if view is None:
         raise ApiError(404, f"no alert with id {alert_id}")

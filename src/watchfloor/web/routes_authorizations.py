@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from watchfloor.governance.authorizations import Reveal
 from watchfloor.governance.permissions import Permission
 from watchfloor.model import Authorization, AuthorizationKind, AuthorizationStatus
-from watchfloor.web.api_models import ErrorOut
+from watchfloor.web.api_models import JSON_NUMBER, ApiIn, ErrorOut, IdParam
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.errors import PageNotFound
 from watchfloor.web.floor import back_to, flash, floor_page
@@ -88,7 +88,7 @@ class AuthorizationsOut(BaseModel):
     authorizations: list[AuthorizationOut]
 
 
-class AuthorizationIn(BaseModel):
+class AuthorizationIn(ApiIn):
     kind: AuthorizationKind = AuthorizationKind.unmask
     purpose: str = Field(min_length=1, max_length=100)
     pseudonyms: list[str] = Field(min_length=1, max_length=50)
@@ -96,18 +96,20 @@ class AuthorizationIn(BaseModel):
     legal_basis: str = Field("", max_length=500)
     legal_ref: str | None = Field(None, max_length=500, description="A warrant, court order or request number.")
     reason: str = Field("", max_length=2000)
-    days: int = Field(ge=1, le=MAX_DAYS, description="Cut to the policy's limit, counted from the approval.")
+    days: Annotated[int, Field(ge=1, le=MAX_DAYS), JSON_NUMBER] = Field(
+        description="Cut to the policy's limit, counted from the approval."
+    )
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(ApiIn):
     note: str = Field("", max_length=1000)
 
 
-class DenyIn(BaseModel):
+class DenyIn(ApiIn):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RevealIn(BaseModel):
+class RevealIn(ApiIn):
     pseudonym: str = Field(max_length=40)
     case_id: str | None = Field(None, max_length=20)
 
@@ -188,7 +190,7 @@ def request_authorization(request: Request, payload: AuthorizationIn, viewer: Ap
 
 @api.post("/authorizations/{authorization_id}/approve", response_model=AuthorizationOut)
 def approve_authorization(
-    request: Request, authorization_id: int, payload: DecisionIn, viewer: ApiDeciding
+    request: Request, authorization_id: IdParam, payload: DecisionIn, viewer: ApiDeciding
 ) -> AuthorizationOut:
     decided = api_call(_decide, request, viewer, authorization_id, "approve", payload.note)
     return AuthorizationOut.of(decided, clock_now(request))
@@ -196,14 +198,14 @@ def approve_authorization(
 
 @api.post("/authorizations/{authorization_id}/deny", response_model=AuthorizationOut)
 def deny_authorization(
-    request: Request, authorization_id: int, payload: DenyIn, viewer: ApiDeciding
+    request: Request, authorization_id: IdParam, payload: DenyIn, viewer: ApiDeciding
 ) -> AuthorizationOut:
     decided = api_call(_decide, request, viewer, authorization_id, "deny", payload.reason)
     return AuthorizationOut.of(decided, clock_now(request))
 
 
 @api.post("/authorizations/{authorization_id}/reveal", response_model=RevealOut)
-def reveal_identity(request: Request, authorization_id: int, payload: RevealIn, viewer: ApiRequesting) -> RevealOut:
+def reveal_identity(request: Request, authorization_id: IdParam, payload: RevealIn, viewer: ApiRequesting) -> RevealOut:
     """Reveal the account behind a pseudonym under your approved unmask authorization:
     counted, audited (``identity.revealed``), and shown in this answer only."""
     return _reveal_out(api_call(_reveal, request, viewer, authorization_id, payload.pseudonym, payload.case_id))
@@ -291,18 +293,22 @@ def _page_decision(request: Request, viewer: Viewer, authorization_id: int, deci
 
 
 @pages.post("/authorizations/{authorization_id}/approve")
-def approve_form(request: Request, authorization_id: int, viewer: PageDeciding, note: FormText = "") -> Response:
+def approve_form(request: Request, authorization_id: IdParam, viewer: PageDeciding, note: FormText = "") -> Response:
     return _page_decision(request, viewer, authorization_id, "approve", note[:1000])
 
 
 @pages.post("/authorizations/{authorization_id}/deny")
-def deny_form(request: Request, authorization_id: int, viewer: PageDeciding, reason: FormText = "") -> Response:
+def deny_form(request: Request, authorization_id: IdParam, viewer: PageDeciding, reason: FormText = "") -> Response:
     return _page_decision(request, viewer, authorization_id, "deny", reason[:1000])
 
 
 @pages.post("/authorizations/{authorization_id}/reveal")
 def reveal_form(
-    request: Request, authorization_id: int, viewer: PageRequesting, pseudonym: FormText = "", case_id: FormText = ""
+    request: Request,
+    authorization_id: IdParam,
+    viewer: PageRequesting,
+    pseudonym: FormText = "",
+    case_id: FormText = "",
 ) -> Response:
     try:
         revealed = _reveal(request, viewer, authorization_id, pseudonym[:40], case_id[:20])

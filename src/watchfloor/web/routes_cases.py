@@ -14,7 +14,7 @@ from watchfloor.governance.permissions import Permission
 from watchfloor.model import CaseStatus, TaskStatus
 from watchfloor.store.cases_repo import UNSET
 from watchfloor.triage.errors import FloorError
-from watchfloor.web.api_models import ErrorOut
+from watchfloor.web.api_models import MAX_ID, ErrorOut, IdParam
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.floor import back_to, cases_of, clock_of, flash, floor_page, store_of
 from watchfloor.web.floor_models import (
@@ -90,13 +90,13 @@ def create_case(request: Request, body: CaseIn, viewer: ApiManager) -> CaseFileO
 
 
 @api.get("/cases/{case_id}", response_model=CaseFileOut)
-def get_case(request: Request, case_id: int, viewer: ApiReader) -> CaseFileOut:
+def get_case(request: Request, case_id: IdParam, viewer: ApiReader) -> CaseFileOut:
     """A case with its alerts, evidence records (hashes, not bytes), notes, tasks and timeline."""
     return CaseFileOut.of(cases_of(request).file(case_id))
 
 
 @api.post("/cases/{case_id}/update", response_model=CaseOut)
-def update_case(request: Request, case_id: int, body: CaseUpdateIn, viewer: ApiManager) -> CaseOut:
+def update_case(request: Request, case_id: IdParam, body: CaseUpdateIn, viewer: ApiManager) -> CaseOut:
     """Change the title, status (open, on_hold, closed) or owner."""
     return CaseOut.of(
         cases_of(request).update(viewer.user, case_id, title=body.title, status=body.status, owner=body.owner)
@@ -104,19 +104,21 @@ def update_case(request: Request, case_id: int, body: CaseUpdateIn, viewer: ApiM
 
 
 @api.post("/cases/{case_id}/notes", response_model=NoteOut, status_code=201)
-def add_note(request: Request, case_id: int, body: NoteIn, viewer: ApiManager) -> NoteOut:
+def add_note(request: Request, case_id: IdParam, body: NoteIn, viewer: ApiManager) -> NoteOut:
     return NoteOut.of(cases_of(request).note(viewer.user, case_id, body.markdown))
 
 
 @api.post("/cases/{case_id}/tasks", response_model=TaskOut, status_code=201)
-def add_task(request: Request, case_id: int, body: TaskIn, viewer: ApiManager) -> TaskOut:
+def add_task(request: Request, case_id: IdParam, body: TaskIn, viewer: ApiManager) -> TaskOut:
     return TaskOut.of(
         cases_of(request).add_task(viewer.user, case_id, body.title, assignee=body.assignee, due_at=body.due_at)
     )
 
 
 @api.post("/cases/{case_id}/tasks/{task_id}", response_model=TaskOut)
-def update_task(request: Request, case_id: int, task_id: int, body: TaskUpdateIn, viewer: ApiManager) -> TaskOut:
+def update_task(
+    request: Request, case_id: IdParam, task_id: IdParam, body: TaskUpdateIn, viewer: ApiManager
+) -> TaskOut:
     """Mark a task done or open again, (un)assign it, change its due date."""
     given = body.model_fields_set
     return TaskOut.of(
@@ -132,25 +134,25 @@ def update_task(request: Request, case_id: int, task_id: int, body: TaskUpdateIn
 
 
 @api.post("/cases/{case_id}/evidence", response_model=ActionOut)
-def add_evidence(request: Request, case_id: int, body: EvidenceIn, viewer: ApiManager) -> ActionOut:
+def add_evidence(request: Request, case_id: IdParam, body: EvidenceIn, viewer: ApiManager) -> ActionOut:
     """Add alerts to the case; each one's post is preserved as evidence (raw bytes, SHA-256, capture time)."""
     return ActionOut.of(cases_of(request).add_alerts(viewer.user, case_id, body.alert_ids, body.reason))
 
 
 @api.post("/cases/{case_id}/merge", response_model=CaseOut)
-def merge_case(request: Request, case_id: int, body: MergeIn, viewer: ApiManager) -> CaseOut:
+def merge_case(request: Request, case_id: IdParam, body: MergeIn, viewer: ApiManager) -> CaseOut:
     """Move everything of this case into another one; this one is marked merged."""
     return CaseOut.of(cases_of(request).merge(viewer.user, case_id, body.into_case_id, body.reason))
 
 
 @api.post("/cases/{case_id}/split", response_model=CaseOut, status_code=201)
-def split_case(request: Request, case_id: int, body: SplitIn, viewer: ApiManager) -> CaseOut:
+def split_case(request: Request, case_id: IdParam, body: SplitIn, viewer: ApiManager) -> CaseOut:
     """Move some alerts (and their evidence) into a new case; returns the new case."""
     return CaseOut.of(cases_of(request).split(viewer.user, case_id, body.alert_ids, body.title, body.reason))
 
 
 @api.post("/cases/{case_id}/export", response_class=Response, responses=ZIP_RESPONSE)
-def export(request: Request, case_id: int, viewer: ApiExporter) -> Response:
+def export(request: Request, case_id: IdParam, viewer: ApiExporter) -> Response:
     """The case as an evidence ZIP (manifest of hashes, JSON, readable report, raw bytes); the
     export is recorded with its fingerprint (header X-Watchfloor-Manifest-SHA256)."""
     return zip_response(request, case_id, viewer)
@@ -236,7 +238,7 @@ def _due(text: str) -> datetime | None:
 @pages.post("/cases/{case_id}/act")
 def case_act(
     request: Request,
-    case_id: int,
+    case_id: IdParam,
     viewer: PageManager,
     action: Annotated[str, Form()],
     title: Annotated[str, Form()] = "",
@@ -245,8 +247,8 @@ def case_act(
     body: Annotated[str, Form()] = "",
     assignee: Annotated[str, Form()] = "",
     due_at: Annotated[str, Form()] = "",
-    task_id: Annotated[int, Form()] = 0,
-    alert_ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+    task_id: Annotated[int, Form(ge=0, le=MAX_ID)] = 0,
+    alert_ids: Annotated[list[IdParam], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
     alert_refs: Annotated[str, Form()] = "",
     into_case_id: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
@@ -294,6 +296,6 @@ def case_act(
 
 
 @pages.post("/cases/{case_id}/export")
-def export_page(request: Request, case_id: int, viewer: PageExporter) -> Response:
+def export_page(request: Request, case_id: IdParam, viewer: PageExporter) -> Response:
     """The export button: the ZIP as a download (recorded in the case's timeline)."""
     return zip_response(request, case_id, viewer)

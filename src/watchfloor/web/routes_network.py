@@ -22,7 +22,7 @@ from watchfloor.network.gexf import to_gexf
 from watchfloor.network.recent import recent_coordination
 from watchfloor.pipeline.scoring import SCORE_FORMULA
 from watchfloor.store import Store
-from watchfloor.web.api_models import ErrorOut
+from watchfloor.web.api_models import ErrorOut, IdParam
 from watchfloor.web.errors import ApiError
 from watchfloor.web.permissions import api_requires, page_requires
 from watchfloor.web.rendering import page_response
@@ -155,7 +155,7 @@ def spikes_api(
     request: Request,
     viewer: ApiReader,
     days: Annotated[int, Query(ge=1, le=90)] = SPIKE_DAYS,
-    watch_id: int | None = None,
+    watch_id: IdParam | None = None,
 ) -> dict[str, object]:
     """Spike alerts (bursts per watch and term): the window, the count, the baseline and the excess."""
     found = _store(request).list_spikes(since=utcnow() - timedelta(days=days), watch_id=watch_id, limit=500)
@@ -193,7 +193,7 @@ def signals_json(signals: PostSignals | None) -> dict[str, object] | None:
 
 
 @api.get("/alerts/{alert_id}/signals", responses={404: {"model": ErrorOut}})
-def alert_signals_api(request: Request, alert_id: int, viewer: ApiReader) -> dict[str, object]:
+def alert_signals_api(request: Request, alert_id: IdParam, viewer: ApiReader) -> dict[str, object]:
     """The signals of an alert's post, and its near-duplicate group (how many copies, the first)."""
     store = _store(request)
     view = store.get_alert(alert_id)

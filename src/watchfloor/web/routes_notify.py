@@ -15,7 +15,7 @@ from watchfloor.model import NotificationChannel, NotificationEvent, Notificatio
 from watchfloor.notify.webhook import new_secret
 from watchfloor.store import StoreError
 from watchfloor.triage.errors import FloorError
-from watchfloor.web.api_models import ErrorOut
+from watchfloor.web.api_models import ErrorOut, IdParam
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.floor import back_to, clock_of, flash, floor_page, store_of
 from watchfloor.web.floor_models import (
@@ -119,8 +119,13 @@ def add_rule(request: Request, body: RuleIn, viewer: ApiRulesWrite) -> RuleCreat
     return RuleCreatedOut(**RuleOut.of(rule).model_dump(), secret=rule.secret)
 
 
-@api.post("/notification-rules/{rule_id}/delete", status_code=204, response_class=Response)
-def remove_rule(request: Request, rule_id: int, viewer: ApiRulesWrite) -> Response:
+@api.post(
+    "/notification-rules/{rule_id}/delete",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"model": ErrorOut, "description": "No such rule."}},
+)
+def remove_rule(request: Request, rule_id: IdParam, viewer: ApiRulesWrite) -> Response:
     delete_rule(request, rule_id)
     return Response(status_code=204)
 
@@ -196,7 +201,7 @@ def rules_add(
 
 
 @pages.post("/notifications/{rule_id}/delete")
-def rules_delete(request: Request, rule_id: int, viewer: PageRulesWrite) -> Response:
+def rules_delete(request: Request, rule_id: IdParam, viewer: PageRulesWrite) -> Response:
     try:
         delete_rule(request, rule_id)
     except FloorError as exc:

@@ -40,7 +40,7 @@ from watchfloor.governance.permissions import ROLE_PERMISSIONS, Permission
 from watchfloor.governance.transparency import build_report, render_html
 from watchfloor.model import Checkpoint
 from watchfloor.store.web_accounts_repo import AuditQuery
-from watchfloor.web.api_models import ErrorOut
+from watchfloor.web.api_models import MAX_ID, ApiIn, ErrorOut, IsoDay
 from watchfloor.web.audit import recorded
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.errors import ApiError
@@ -69,6 +69,7 @@ ApiPolicy = Annotated[Viewer, Depends(api_requires(Permission.read_policy))]
 PAGE_SIZE = 50
 MAX_PAGE = 500
 REPORT_DAYS = 30  # the period the report page starts with
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)  # the days a period may start or end on
 MAX_CHECKPOINT_CHARS = 4000
 _STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
@@ -84,13 +85,20 @@ def _on_page(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise StarletteHTTPException(exc.status_code, exc.message) from None
 
 
-def _day(value: str | None, what: str) -> date | None:
+def _day(value: str | date | None, what: str) -> date | None:
+    """A day of a period: given as a date (the API) or as text (the pages' forms)."""
     if not value:
         return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise ApiError(422, f"{what} {value!r}: use a date like 2026-01-31") from None
+    if isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(value[:10])
+        except ValueError:
+            raise ApiError(422, f"{what} {value!r}: use a date like 2026-01-31") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # further out, the period's arithmetic overflows
+        raise ApiError(400, f"{what} {day.isoformat()}: give a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def _start_of(day: date) -> datetime:
@@ -119,8 +127,8 @@ def _audit_page(
     *,
     actor: str | None,
     action: str | None,
-    since: str | None,
-    until: str | None,
+    since: str | date | None,
+    until: str | date | None,
     before: int | None,
     limit: int,
 ) -> tuple[AuditPageOut, AuditQuery]:
@@ -140,15 +148,20 @@ def _audit_page(
 Text = Annotated[str | None, Query(max_length=200)]
 
 
-@api.get("/audit", response_model=AuditPageOut)
+_BAD_PERIOD: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": f"A day outside {FIRST_DAY} to {LAST_DAY}, or a period that ends first."}
+}
+
+
+@api.get("/audit", response_model=AuditPageOut, responses=_BAD_PERIOD)
 def audit_entries(
     request: Request,
     viewer: ApiAudit,
     actor: Text = None,
     action: Annotated[str | None, Query(max_length=200, description="Exact, or a prefix ending in '.'")] = None,
-    since: Annotated[str | None, Query(alias="from", description="First day (UTC), e.g. 2026-01-01.")] = None,
-    until: Annotated[str | None, Query(alias="to", description="Last day (UTC), included.")] = None,
-    before: Annotated[int | None, Query(ge=0, description="Only entries older than this seq.")] = None,
+    since: Annotated[IsoDay | None, Query(alias="from", description="First day (UTC), e.g. 2026-01-01.")] = None,
+    until: Annotated[IsoDay | None, Query(alias="to", description="Last day (UTC), included.")] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ID, description="Only entries older than this seq.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE_SIZE,
 ) -> AuditPageOut:
     """The audit log, newest first: who, when, what, purpose, case — never content."""
@@ -164,7 +177,7 @@ def audit_page(
     action: str = "",
     since: Annotated[str, Query(alias="from")] = "",
     until: Annotated[str, Query(alias="to")] = "",
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> Response:
     page, _ = _on_page(
         _audit_page, request, actor=actor[:200], action=action[:200], since=since, until=until, before=before,
@@ -251,12 +264,16 @@ def verify_api(request: Request, viewer: ApiAudit) -> VerifyOut:
     return _verify(request, viewer)
 
 
-class WitnessIn(BaseModel):
+class WitnessIn(ApiIn):
     checkpoint: str = Field(max_length=MAX_CHECKPOINT_CHARS, description="A signed checkpoint note you kept.")
     verifier_key: str = Field("", max_length=500, description="The key you pinned; default: the deployment's.")
 
 
-@api.post("/audit/verify", response_model=VerifyOut)
+@api.post(
+    "/audit/verify",
+    response_model=VerifyOut,
+    responses={400: {"model": ErrorOut, "description": "The checkpoint or the verifier key cannot be used."}},
+)
 def verify_witnessed_api(request: Request, payload: WitnessIn, viewer: ApiAuditAct) -> VerifyOut:
     """Verify the log against a checkpoint you kept: the log must extend it."""
     return _verify(request, viewer, checkpoint=payload.checkpoint, key=payload.verifier_key)
@@ -319,7 +336,11 @@ def _checkpoint(request: Request, viewer: Viewer) -> CheckpointOut:
     )
 
 
-@api.post("/audit/checkpoint", response_model=CheckpointOut)
+@api.post(
+    "/audit/checkpoint",
+    response_model=CheckpointOut,
+    responses={409: {"model": ErrorOut, "description": "The deployment has no audit signing key."}},
+)
 def checkpoint_api(request: Request, viewer: ApiAuditAct) -> CheckpointOut:
     """Sign the current tree head now and return it (also kept by the deployment)."""
     return _checkpoint(request, viewer)
@@ -339,12 +360,12 @@ def checkpoint_download(request: Request, viewer: PageAuditAct) -> Response:
 # ----------------------------------------------------------------------------- the report
 
 
-def _period(request: Request, since: str | None, until: str | None) -> tuple[date, date]:
+def _period(request: Request, since: str | date | None, until: str | date | None) -> tuple[date, date]:
     today = clock_now(request).date()
     last = _day(until, "to") or today
-    first = _day(since, "from") or last - timedelta(days=REPORT_DAYS - 1)
+    first = _day(since, "from") or max(FIRST_DAY, last - timedelta(days=REPORT_DAYS - 1))
     if last < first:
-        raise ApiError(422, "the period ends before it starts")
+        raise ApiError(400, "the period ends before it starts")
     return first, last
 
 
@@ -362,12 +383,12 @@ def _report(request: Request, viewer: Viewer, first: date, last: date, form: str
     return report
 
 
-@api.get("/reports/transparency")
+@api.get("/reports/transparency", responses=_BAD_PERIOD)
 def transparency_api(
     request: Request,
     viewer: ApiReports,
-    since: Annotated[str | None, Query(alias="from", max_length=40, description="First day (UTC).")] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=40, description="Last day (UTC), included.")] = None,
+    since: Annotated[IsoDay | None, Query(alias="from", description="First day (UTC).")] = None,
+    until: Annotated[IsoDay | None, Query(alias="to", description="Last day (UTC), included.")] = None,
 ) -> dict[str, Any]:
     """The transparency report for the period (the same as ``watchfloor report transparency``):
     counts and rules, no personal data. Default: the last 30 days."""

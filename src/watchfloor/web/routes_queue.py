@@ -12,7 +12,7 @@ from watchfloor.model import Disposition, Severity
 from watchfloor.store.triage_repo import QueueFilter
 from watchfloor.triage.actions import ActionResult
 from watchfloor.triage.errors import FloorError
-from watchfloor.web.api_models import ErrorOut
+from watchfloor.web.api_models import ErrorOut, IdParam
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.floor import back_to, clock_of, flash, floor_page, store_of, triage_of
 from watchfloor.web.floor_models import (
@@ -64,7 +64,7 @@ def get_queue(
     request: Request,
     viewer: ApiReader,
     view: Annotated[str, Query(pattern="^(all|mine|unassigned)$", description="all | mine | unassigned")] = "all",
-    watch_id: Annotated[int | None, Query(description="Only this watch.")] = None,
+    watch_id: Annotated[IdParam | None, Query(description="Only this watch.")] = None,
     severity: Annotated[Severity | None, Query(description="Only this severity.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = QUEUE_PAGE,
 ) -> QueueOut:
@@ -76,7 +76,7 @@ def get_queue(
 
 
 @api.get("/alerts/{alert_id}/triage", response_model=TriageOut, responses={404: {"model": ErrorOut}})
-def get_triage(request: Request, alert_id: int, viewer: ApiReader) -> TriageOut:
+def get_triage(request: Request, alert_id: IdParam, viewer: ApiReader) -> TriageOut:
     """Who holds an alert, what was decided, its SLA breach and its whole history."""
     store = store_of(request)
     state = store.triage_state(alert_id)
@@ -115,7 +115,14 @@ def assign(request: Request, body: AssignIn, viewer: ApiTriager) -> ActionOut:
     return ActionOut.of(result)
 
 
-@api.post("/queue/dispose", response_model=ActionOut)
+@api.post(
+    "/queue/dispose",
+    response_model=ActionOut,
+    responses={
+        404: {"model": ErrorOut, "description": "add_to_case: no such case; open_case: no such alert."},
+        409: {"model": ErrorOut, "description": "add_to_case: the case is closed or merged."},
+    },
+)
 def dispose(request: Request, body: DisposeIn, viewer: ApiTriager) -> ActionOut:
     """Record a disposition. escalate, open_case and add_to_case need a written reason;
     open_case and add_to_case also the manage_cases permission."""
@@ -182,7 +189,7 @@ def queue_act(
     request: Request,
     viewer: PageTriageAction,
     action: Annotated[str, Form()],
-    alert_ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+    alert_ids: Annotated[list[IdParam], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
     reason: Annotated[str, Form()] = "",
     case_id: Annotated[str, Form()] = "",
     case_title: Annotated[str, Form()] = "",

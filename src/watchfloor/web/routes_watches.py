@@ -23,7 +23,9 @@ from pydantic import BaseModel, Field
 from watchfloor.governance.permissions import Permission
 from watchfloor.governance.watches import Proposal
 from watchfloor.model import Severity, Watch, WatchStatus
-from watchfloor.web.api_models import ErrorOut, WatchOut
+from watchfloor.query import QuerySyntaxError, parse
+from watchfloor.web.api_models import JSON_NUMBER, ApiIn, ErrorOut, Id, IdParam, WatchOut
+from watchfloor.web.audit import note
 from watchfloor.web.csrf import csrf_protected
 from watchfloor.web.errors import PageNotFound
 from watchfloor.web.floor import back_to, flash, floor_page
@@ -36,6 +38,7 @@ _REFUSALS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorOut, "description": "Your role lacks the permission, or a governance rule refused it."},
     404: {"model": ErrorOut, "description": "No such watch."},
     409: {"model": ErrorOut, "description": "The watch is not in a state that allows it (not pending, ...)."},
+    400: {"model": ErrorOut, "description": "The query cannot be used: the error gives the position of the problem."},
 }
 
 api = APIRouter(prefix="/api", tags=["watches"], responses=_REFUSALS)
@@ -51,12 +54,13 @@ ApiApproving = Annotated[Viewer, Depends(csrf_protected(api_requires(Permission.
 
 FormText = Annotated[str, Form()]
 MAX_DAYS = 3650
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS), JSON_NUMBER]
 
 
 # ----------------------------------------------------------------------------- shared
 
 
-class WatchIn(BaseModel):
+class WatchIn(ApiIn):
     """A watch to propose. It is stored pending and matches nothing until a supervisor
     other than you approves it."""
 
@@ -66,11 +70,13 @@ class WatchIn(BaseModel):
     legal_basis: str = Field(min_length=1, max_length=500)
     owner: str = Field(min_length=1, max_length=200, description="The desk or person responsible for it.")
     severity: Severity = Severity.medium
-    sla_minutes: int | None = Field(None, ge=1, description="Triage deadline; default: the severity's.")
-    days: int = Field(ge=1, le=MAX_DAYS, description="How long it should run; cut to the purpose's limit.")
+    sla_minutes: Annotated[int, Field(ge=1), JSON_NUMBER] | None = Field(
+        None, description="Triage deadline; default: the severity's."
+    )
+    days: Days = Field(description="How long it should run; cut to the purpose's limit.")
     sources: list[str] = Field(default_factory=list, description="Only these sources (empty: all).")
     languages: list[str] = Field(default_factory=list, description="Only these languages (empty: all).")
-    authorization_id: int | None = Field(None, description="The account-watch authorization, for author:/mention:.")
+    authorization_id: Id | None = Field(None, description="The account-watch authorization, for author:/mention:.")
 
 
 class ProposalOut(BaseModel):
@@ -79,12 +85,12 @@ class ProposalOut(BaseModel):
     expiry_capped: bool = Field(description="The expiry asked for was beyond the purpose's limit and was cut.")
 
 
-class RejectIn(BaseModel):
+class RejectIn(ApiIn):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RenewIn(BaseModel):
-    days: int = Field(ge=1, le=MAX_DAYS)
+class RenewIn(ApiIn):
+    days: Days
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -109,7 +115,21 @@ def _watch_of(payload: WatchIn, request: Request) -> Watch:
     )
 
 
+def _usable_query(request: Request, query: str) -> None:
+    """A query that cannot be used is refused (400) with the place of the problem in the
+    query as sent (``position``), before any governance rule looks at it."""
+    try:
+        parse(query.strip())
+    except QuerySyntaxError as exc:
+        position = exc.position + len(query) - len(query.lstrip())
+        note(request, details={"refusal": f"the query cannot be used: {exc.message}", "decision": "propose"})
+        raise Refused(
+            400, f"the query cannot be used: {exc.message} (at position {position})", position=position
+        ) from None
+
+
 def _propose(request: Request, viewer: Viewer, payload: WatchIn) -> Proposal:
+    _usable_query(request, payload.query)
     watch = _watch_of(payload, request)
     proposal: Proposal = governed(request, "propose", gov_of(request).watches.propose, watch, by=viewer.user.username)
     return proposal
@@ -134,7 +154,7 @@ def _decide(request: Request, viewer: Viewer, watch_id: int, decision: str, **kw
 
 
 @api.get("/watches/{watch_id}", response_model=WatchOut)
-def get_watch(request: Request, watch_id: int, viewer: ApiReader) -> WatchOut:
+def get_watch(request: Request, watch_id: IdParam, viewer: ApiReader) -> WatchOut:
     watch = api_call(_existing, request, watch_id)
     assert isinstance(watch, Watch)
     return WatchOut.of(watch, clock_now(request))
@@ -154,7 +174,7 @@ def propose_watch(request: Request, payload: WatchIn, viewer: ApiProposing) -> P
 
 
 @api.post("/watches/{watch_id}/approve", response_model=WatchOut)
-def approve_watch(request: Request, watch_id: int, viewer: ApiApproving) -> WatchOut:
+def approve_watch(request: Request, watch_id: IdParam, viewer: ApiApproving) -> WatchOut:
     """Approve a pending watch you did not propose (a held watch needs two such approvals)."""
     watch = api_call(_decide, request, viewer, watch_id, "approve")
     assert isinstance(watch, Watch)
@@ -162,14 +182,14 @@ def approve_watch(request: Request, watch_id: int, viewer: ApiApproving) -> Watc
 
 
 @api.post("/watches/{watch_id}/reject", response_model=WatchOut)
-def reject_watch(request: Request, watch_id: int, payload: RejectIn, viewer: ApiApproving) -> WatchOut:
+def reject_watch(request: Request, watch_id: IdParam, payload: RejectIn, viewer: ApiApproving) -> WatchOut:
     watch = api_call(_decide, request, viewer, watch_id, "reject", reason=payload.reason)
     assert isinstance(watch, Watch)
     return WatchOut.of(watch, clock_now(request))
 
 
 @api.post("/watches/{watch_id}/renew", response_model=WatchOut)
-def renew_watch(request: Request, watch_id: int, payload: RenewIn, viewer: ApiProposing) -> WatchOut:
+def renew_watch(request: Request, watch_id: IdParam, payload: RenewIn, viewer: ApiProposing) -> WatchOut:
     """Ask for a new period: the watch goes back to pending and needs a new approval."""
     expires_at = clock_now(request) + timedelta(days=payload.days)
     watch = api_call(_decide, request, viewer, watch_id, "renew", expires_at=expires_at)
@@ -297,17 +317,17 @@ def _page_decision(request: Request, viewer: Viewer, watch_id: int, decision: st
 
 
 @pages.post("/watches/{watch_id}/approve")
-def approve_watch_form(request: Request, watch_id: int, viewer: PageApproving) -> Response:
+def approve_watch_form(request: Request, watch_id: IdParam, viewer: PageApproving) -> Response:
     return _page_decision(request, viewer, watch_id, "approve")
 
 
 @pages.post("/watches/{watch_id}/reject")
-def reject_watch_form(request: Request, watch_id: int, viewer: PageApproving, reason: FormText = "") -> Response:
+def reject_watch_form(request: Request, watch_id: IdParam, viewer: PageApproving, reason: FormText = "") -> Response:
     return _page_decision(request, viewer, watch_id, "reject", reason=reason)
 
 
 @pages.post("/watches/{watch_id}/renew")
-def renew_watch_form(request: Request, watch_id: int, viewer: PageProposing, days: FormText = "30") -> Response:
+def renew_watch_form(request: Request, watch_id: IdParam, viewer: PageProposing, days: FormText = "30") -> Response:
     if not days.strip().isdigit() or not 1 <= int(days) <= MAX_DAYS:
         flash(request, viewer, f"Not done: a watch runs 1 to {MAX_DAYS} days.", "error")
         return _list_page(request, viewer, status_code=400)

@@ -1,9 +1,8 @@
-"""SQLite implementation of :class:`~watchfloor.store.triage_repo.TriageRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0003_triage_cases.sql)."""
+""":class:`~watchfloor.store.triage_repo.TriageRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0003_triage_cases.sql)."""
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -23,14 +22,22 @@ from watchfloor.model import (
     TriageState,
     WatchFigures,
 )
+from watchfloor.store.dialect import Connection, Dialect, Row, count_if
 from watchfloor.store.notify_repo import Fanout
 from watchfloor.store.rows import must_ts, parse_ts, ts
-from watchfloor.store.sqlite_notify import insert_fanout
+from watchfloor.store.sql_notify import insert_fanout
 from watchfloor.store.triage_repo import Changed, GroupKeyer, QueueFilter
 
 FANOUT_CURSOR = "fanout_alert_cursor"
 SEVERITY_RANK = "CASE w.severity WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
 DUE_SOON = timedelta(minutes=15)
+_OPEN = "a.status = 'open'"
+_FALSE_POSITIVE = "a.disposition = 'false_positive'"
+# an alert missed its deadline: first triaged late, or still open past it (``?``: now)
+_MISSED = (
+    "({p}triaged_at IS NOT NULL AND {p}triaged_at > {p}due_at)"
+    " OR ({p}triaged_at IS NULL AND {p}status = 'open' AND {p}due_at <= ?)"
+)
 
 # which statuses each write may start from
 _ASSIGNABLE = (AlertStatus.open.value, AlertStatus.escalated.value)
@@ -47,20 +54,21 @@ def fallback_group_key(alert_id: int) -> str:
     return f"alert:{alert_id}"
 
 
-def add_triage_event(conn: sqlite3.Connection, alert_id: int, at: datetime, actor: str, kind: str, detail: str) -> None:
+def add_triage_event(conn: Connection, alert_id: int, at: datetime, actor: str, kind: str, detail: str) -> None:
     conn.execute(
         "INSERT INTO triage_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
         (alert_id, ts(at), actor, kind, detail),
     )
 
 
-class SQLiteTriageMixin:
+class SQLTriageMixin:
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
         def get_alert(self, alert_id: int) -> AlertView | None: ...
 
@@ -105,7 +113,7 @@ class SQLiteTriageMixin:
             args.extend(s.value for s in flt.severities)
         # priority: severity, then score, then time left (the deadline), then age
         sql += " ORDER BY sev_rank DESC, a.score DESC, a.due_at ASC, a.id ASC"
-        groups: dict[tuple[int, str], list[sqlite3.Row]] = {}
+        groups: dict[tuple[int, str], list[Row]] = {}
         for row in self._conn.execute(sql, args):
             groups.setdefault((row["watch_id"], row["gk"]), []).append(row)
         items: list[QueueItem] = []
@@ -298,7 +306,10 @@ class SQLiteTriageMixin:
         limit: int = 500,
     ) -> int:
         with self._write() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (FANOUT_CURSOR,)).fetchone()
+            # read and moved in one transaction: two processes never announce the same alerts
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key = ?" + self.dialect.lock_rows, (FANOUT_CURSOR,)
+            ).fetchone()
             cursor = int(row[0]) if row is not None else 0
             views = self.list_alerts(after_id=cursor, limit=limit)
             if not views:
@@ -328,13 +339,12 @@ class SQLiteTriageMixin:
         args: list[Any] = [ts(now)] + ([ts(since)] if since is not None else [])
         rows = self._conn.execute(
             "SELECT w.id, w.name, w.severity, w.sla_minutes, COUNT(a.id) AS alerts,"
-            " COALESCE(SUM(a.status = 'open'), 0) AS open,"
-            " COALESCE(SUM(a.triaged_at IS NOT NULL), 0) AS triaged,"
-            " COALESCE(SUM(a.disposition IS NOT NULL), 0) AS decided,"
-            " COALESCE(SUM(a.triaged_at IS NOT NULL AND a.triaged_at <= a.due_at), 0) AS met,"
-            " COALESCE(SUM((a.triaged_at IS NOT NULL AND a.triaged_at > a.due_at)"
-            "   OR (a.triaged_at IS NULL AND a.status = 'open' AND a.due_at <= ?)), 0) AS missed,"
-            " COALESCE(SUM(a.disposition = 'false_positive'), 0) AS fp"
+            f" {count_if(_OPEN)} AS open,"
+            f" {count_if('a.triaged_at IS NOT NULL')} AS triaged,"
+            f" {count_if('a.disposition IS NOT NULL')} AS decided,"
+            f" {count_if('a.triaged_at IS NOT NULL AND a.triaged_at <= a.due_at')} AS met,"
+            f" {count_if(_MISSED.format(p='a.'))} AS missed,"
+            f" {count_if(_FALSE_POSITIVE)} AS fp"
             f" FROM watches w LEFT JOIN alerts a ON a.watch_id = w.id{window}"
             " GROUP BY w.id ORDER BY w.name",
             args,
@@ -374,7 +384,7 @@ class SQLiteTriageMixin:
             """SELECT
                  (SELECT COUNT(*) FROM alerts WHERE status = 'open') AS open_alerts,
                  (SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE status = 'open'
-                     GROUP BY watch_id, COALESCE(group_key, 'alert:' || id))) AS queue_items,
+                     GROUP BY watch_id, COALESCE(group_key, 'alert:' || id)) AS g) AS queue_items,
                  (SELECT COUNT(*) FROM alerts WHERE status = 'open' AND assignee IS NULL) AS unassigned,
                  (SELECT COUNT(*) FROM alerts WHERE status = 'open' AND due_at <= :now) AS overdue,
                  (SELECT COUNT(*) FROM alerts WHERE status = 'open' AND due_at > :now AND due_at <= :soon)
@@ -392,9 +402,9 @@ class SQLiteTriageMixin:
         return FloorCounts(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row iterates values)
 
     def alert_volume(self, since: datetime, bucket_s: int) -> list[tuple[datetime, int]]:
+        bucket = self.dialect.floor_int(f"{self.dialect.seconds_between('created_at', ':since')} / :bucket")
         rows = self._conn.execute(
-            "SELECT CAST((julianday(created_at) - julianday(:since)) * 86400 / :bucket AS INTEGER) AS b,"
-            " COUNT(*) AS n FROM alerts WHERE created_at >= :since GROUP BY b",
+            f"SELECT {bucket} AS b, COUNT(*) AS n FROM alerts WHERE created_at >= :since GROUP BY b",
             {"since": ts(since), "bucket": bucket_s},
         )
         counts = {int(r["b"]): int(r["n"]) for r in rows}
@@ -435,7 +445,7 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[int(rank) - 1]
 
 
-def _triage_from_row(row: sqlite3.Row) -> TriageState:
+def _triage_from_row(row: Row) -> TriageState:
     return TriageState(
         alert_id=row["id"],
         group_key=row["group_key"],
@@ -450,4 +460,4 @@ def _triage_from_row(row: sqlite3.Row) -> TriageState:
     )
 
 
-__all__ = ["FANOUT_CURSOR", "SQLiteTriageMixin", "add_triage_event", "fallback_group_key"]
+__all__ = ["FANOUT_CURSOR", "SQLTriageMixin", "add_triage_event", "fallback_group_key"]

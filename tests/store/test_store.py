@@ -1,4 +1,5 @@
-"""The SQLite store against a real database file: idempotent ingest, cursor, deletes, migrations."""
+"""The store on both backends, a real SQLite file and a real PostgreSQL database: idempotent
+ingest, cursor, deletes, migrations. PostgreSQL's own concerns are in test_postgresql_store.py."""
 
 from __future__ import annotations
 
@@ -18,9 +19,14 @@ from watchfloor.model import (
     User,
     Watch,
 )
-from watchfloor.store import IngestBatch, StoreError, open_store
+from watchfloor.store import IngestBatch, Store, StoreError, open_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 def watch(name: str = "floods", query: str = "flood*") -> Watch:
@@ -47,20 +53,41 @@ def alert_for(watch_id: int, post, term: str = "flood*") -> Alert:
     )
 
 
-def test_schema_is_migrated_and_wal(store) -> None:
+def latest_migration(dialect: str) -> int:
     from importlib import resources
 
-    scripts = [
-        f.name for f in resources.files("watchfloor.store.migrations.sqlite").iterdir() if f.name.endswith(".sql")
-    ]
-    latest = max(int(name.split("_", 1)[0]) for name in scripts)
+    scripts = [f.name for f in resources.files(f"watchfloor.store.migrations.{dialect}").iterdir()]
+    return max(int(name.split("_", 1)[0]) for name in scripts if name.endswith(".sql"))
+
+
+def test_both_backends_have_the_same_migrations() -> None:
+    from importlib import resources
+
+    def names(dialect: str) -> list[str]:
+        folder = resources.files(f"watchfloor.store.migrations.{dialect}")
+        return sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+
+    assert names("sqlite") == names("postgresql")
+
+
+def test_schema_is_migrated_once(store) -> None:
+    latest = latest_migration(store.dialect.name)
+    assert store.schema_version() == latest
     assert store.migrate() == latest  # idempotent: a second run changes nothing
+    assert store.schema_version() == latest
+
+
+def test_sqlite_is_in_wal_mode(tmp_path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'wal.db'}")
+    latest = latest_migration("sqlite")
     conn = sqlite3.connect(store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
+    conn.close()
+    store.close()
 
 
-def test_a_failed_migration_leaves_the_schema_untouched(tmp_path, monkeypatch) -> None:
+def test_a_failed_sqlite_migration_leaves_the_schema_untouched(tmp_path) -> None:
     from watchfloor.store.sqlite import SQLiteStore
 
     db = SQLiteStore(tmp_path / "x.db")
@@ -165,8 +192,9 @@ def test_users_and_sessions(store) -> None:
 
 
 def test_unsupported_url_is_refused(tmp_path) -> None:
-    with pytest.raises(StoreError, match="unsupported store URL"):
-        open_store("mysql://x")
+    with pytest.raises(StoreError, match="unsupported store URL") as refused:
+        open_store("mysql://root:s3cret@db/x")
+    assert "s3cret" not in str(refused.value)  # a password is never printed
 
 
 def test_store_is_shared_between_threads(store, make_post) -> None:

@@ -1,30 +1,28 @@
-"""SQLite implementation of :class:`~watchfloor.store.web_accounts_repo.WebAccountsRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0006_web_accountability.sql)."""
+""":class:`~watchfloor.store.web_accounts_repo.WebAccountsRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0006_web_accountability.sql)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from watchfloor.store.base import StoreError
+from watchfloor.store.dialect import Connection, Dialect
 from watchfloor.store.governance_repo import AuditRow
 from watchfloor.store.rows import must_ts, parse_ts, ts
 from watchfloor.store.web_accounts_repo import ApiToken, AuditQuery, LoginChallenge, TotpEnrolment
 
-# the same expression as the index audit_log_by_actor, so the index is used
-_ACTOR = "json_extract(CAST(entry AS TEXT), '$.actor')"
 
-
-class SQLiteWebAccountsMixin:
+class SQLWebAccountsMixin:
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
     # ------------------------------------------------------------------ sessions
     def touch_session(self, token_hash: str, idle_expires_at: datetime) -> None:
@@ -71,8 +69,10 @@ class SQLiteWebAccountsMixin:
             if row is not None and row[0] is not None:
                 raise StoreError(f"{enrolment.username!r} has a confirmed second factor already")
             conn.execute(
-                "INSERT OR REPLACE INTO user_totp (username, nonce, ciphertext, created_at, confirmed_at, last_step)"
-                " VALUES (?, ?, ?, ?, NULL, 0)",
+                "INSERT INTO user_totp (username, nonce, ciphertext, created_at, confirmed_at, last_step)"
+                " VALUES (?, ?, ?, ?, NULL, 0) ON CONFLICT (username) DO UPDATE SET nonce = excluded.nonce,"
+                " ciphertext = excluded.ciphertext, created_at = excluded.created_at, confirmed_at = NULL,"
+                " last_step = 0",
                 (enrolment.username, enrolment.nonce, enrolment.ciphertext, ts(enrolment.created_at)),
             )
 
@@ -137,9 +137,9 @@ class SQLiteWebAccountsMixin:
     # ------------------------------------------------------------------ API tokens
     def add_api_token(self, token: ApiToken) -> ApiToken:
         with self._write() as conn:
-            cur = conn.execute(
+            new_id = conn.execute(
                 "INSERT INTO api_tokens (username, name, token_hash, scopes, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     token.username,
                     token.name,
@@ -148,8 +148,8 @@ class SQLiteWebAccountsMixin:
                     ts(token.created_at),
                     ts(token.expires_at),
                 ),
-            )
-        stored = self.get_api_token(int(cur.lastrowid or 0))
+            ).fetchone()[0]
+        stored = self.get_api_token(int(new_id))
         assert stored is not None
         return stored
 
@@ -191,7 +191,7 @@ class SQLiteWebAccountsMixin:
             sql += " AND seq < ?"
             args.append(query.before)
         if query.actor:
-            sql += f" AND {_ACTOR} = ?"
+            sql += f" AND {self.dialect.audit_actor} = ?"  # the index audit_log_by_actor's expression
             args.append(query.actor)
         if query.action:
             if query.action.endswith("."):

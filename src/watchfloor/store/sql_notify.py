@@ -1,11 +1,10 @@
-"""SQLite implementation of :class:`~watchfloor.store.notify_repo.NotificationsRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0003_triage_cases.sql)."""
+""":class:`~watchfloor.store.notify_repo.NotificationsRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0003_triage_cases.sql)."""
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,26 +18,28 @@ from watchfloor.model import (
     Severity,
 )
 from watchfloor.store.base import StoreError
+from watchfloor.store.dialect import Connection, Dialect, Row
 from watchfloor.store.notify_repo import Fanout
 from watchfloor.store.rows import must_ts, parse_ts, ts
 
 MAX_ERROR_CHARS = 500
 
 
-class SQLiteNotificationsMixin:
+class SQLNotificationsMixin:
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
     # ------------------------------------------------------------------ rules
     def add_notification_rule(self, rule: NotificationRule) -> NotificationRule:
         with self._write() as conn:
-            cur = conn.execute(
+            new_id = conn.execute(
                 "INSERT INTO notification_rules (channel, target, events, watch_id, min_severity, include_content,"
-                " secret, enabled, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " secret, enabled, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     rule.channel.value,
                     rule.target,
@@ -51,8 +52,8 @@ class SQLiteNotificationsMixin:
                     rule.created_by,
                     ts(rule.created_at),
                 ),
-            )
-        stored = self.get_notification_rule(int(cur.lastrowid or 0))
+            ).fetchone()[0]
+        stored = self.get_notification_rule(int(new_id))
         assert stored is not None
         return stored
 
@@ -126,13 +127,13 @@ class SQLiteNotificationsMixin:
             return changed
 
 
-def insert_fanout(conn: sqlite3.Connection, fanout: Fanout) -> int:
+def insert_fanout(conn: Connection, fanout: Fanout) -> int:
     """Write notifications inside the caller's transaction; repeats are ignored."""
     added = 0
     for m in fanout.inbox:
         added += conn.execute(
-            "INSERT OR IGNORE INTO inbox (username, kind, title, body, link, subject, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO inbox (username, kind, title, body, link, subject, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 m.username,
                 m.kind,
@@ -145,8 +146,8 @@ def insert_fanout(conn: sqlite3.Connection, fanout: Fanout) -> int:
         ).rowcount
     for o in fanout.outbox:
         added += conn.execute(
-            "INSERT OR IGNORE INTO notification_outbox (rule_id, channel, target, event, subject, payload,"
-            " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO notification_outbox (rule_id, channel, target, event, subject, payload,"
+            " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 o.rule_id,
                 o.channel.value,
@@ -161,7 +162,7 @@ def insert_fanout(conn: sqlite3.Connection, fanout: Fanout) -> int:
     return added
 
 
-def _rule_from_row(row: sqlite3.Row) -> NotificationRule:
+def _rule_from_row(row: Row) -> NotificationRule:
     return NotificationRule(
         id=row["id"],
         channel=NotificationChannel(row["channel"]),
@@ -177,7 +178,7 @@ def _rule_from_row(row: sqlite3.Row) -> NotificationRule:
     )
 
 
-def _outbox_from_row(row: sqlite3.Row) -> OutboxMessage:
+def _outbox_from_row(row: Row) -> OutboxMessage:
     payload: Any = json.loads(row["payload"])
     return OutboxMessage(
         id=row["id"],
@@ -196,7 +197,7 @@ def _outbox_from_row(row: sqlite3.Row) -> OutboxMessage:
     )
 
 
-def _inbox_from_row(row: sqlite3.Row) -> InboxMessage:
+def _inbox_from_row(row: Row) -> InboxMessage:
     return InboxMessage(
         id=row["id"],
         username=row["username"],
@@ -210,4 +211,4 @@ def _inbox_from_row(row: sqlite3.Row) -> InboxMessage:
     )
 
 
-__all__ = ["SQLiteNotificationsMixin", "insert_fanout"]
+__all__ = ["SQLNotificationsMixin", "insert_fanout"]

@@ -1,20 +1,20 @@
-"""SQLite implementation of :class:`~watchfloor.store.signals_repo.SignalsRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0005_signals.sql)."""
+""":class:`~watchfloor.store.signals_repo.SignalsRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0005_signals.sql)."""
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from watchfloor.model import NearDuplicateGroup, Post, PostKey, PostSignals, Spike
+from watchfloor.store.dialect import Connection, Dialect, Row
 from watchfloor.store.rows import must_ts, post_from_row, ts
 
 if TYPE_CHECKING:
     from watchfloor.store.base import IngestBatch
 
-_SIGNAL_COLUMNS = (
+SIGNAL_COLUMNS = (
     "platform",
     "native_id",
     "version",
@@ -29,10 +29,11 @@ _SIGNAL_COLUMNS = (
 )
 # Only for a post that is stored (a tombstoned post is not): the signals follow the post.
 _INSERT_SIGNALS = (
-    f"INSERT OR IGNORE INTO post_signals ({', '.join(_SIGNAL_COLUMNS)}) "
-    f"SELECT {', '.join(':' + c for c in _SIGNAL_COLUMNS)} "
+    f"INSERT INTO post_signals ({', '.join(SIGNAL_COLUMNS)}) "
+    f"SELECT {', '.join(':' + c for c in SIGNAL_COLUMNS)} "
     "WHERE EXISTS (SELECT 1 FROM posts p"
-    " WHERE p.platform = :platform AND p.native_id = :native_id AND p.version = :version)"
+    " WHERE p.platform = :platform AND p.native_id = :native_id AND p.version = :version) "
+    "ON CONFLICT DO NOTHING"
 )
 _SPIKE_COLUMNS = (
     "watch_id",
@@ -45,8 +46,9 @@ _SPIKE_COLUMNS = (
     "excess",
     "detected_at",
 )
-_INSERT_SPIKE = (
-    f"INSERT OR IGNORE INTO spikes ({', '.join(_SPIKE_COLUMNS)}) VALUES ({', '.join(':' + c for c in _SPIKE_COLUMNS)})"
+INSERT_SPIKE = (
+    f"INSERT INTO spikes ({', '.join(_SPIKE_COLUMNS)}) VALUES ({', '.join(':' + c for c in _SPIKE_COLUMNS)}) "
+    "ON CONFLICT DO NOTHING"
 )
 _GROUPS = (
     "SELECT s.near_duplicate_group AS grp, COUNT(*) AS n, MIN(p.created_at) AS first_at, MAX(p.created_at) AS last_at"
@@ -87,7 +89,7 @@ def spike_row(s: Spike) -> dict[str, Any]:
     }
 
 
-def _spike(row: sqlite3.Row) -> Spike:
+def _spike(row: Row) -> Spike:
     return Spike(
         id=row["id"],
         watch_id=row["watch_id"],
@@ -102,23 +104,24 @@ def _spike(row: sqlite3.Row) -> Spike:
     )
 
 
-class SQLiteSignalsMixin:
+class SQLSignalsMixin:
     """Signals and spikes on the store's connection and write transactions."""
 
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
     # ------------------------------------------------------------------ written by commit_batch
-    def _insert_signals(self, conn: sqlite3.Connection, batch: IngestBatch) -> None:
+    def _insert_signals(self, conn: Connection, batch: IngestBatch) -> None:
         """Inside ``commit_batch``'s transaction, after the posts: their signals and the batch's spikes."""
         if batch.signals:
             conn.executemany(_INSERT_SIGNALS, [signals_row(s) for s in batch.signals])
         if batch.spikes:
-            conn.executemany(_INSERT_SPIKE, [spike_row(s) for s in batch.spikes])
+            conn.executemany(INSERT_SPIKE, [spike_row(s) for s in batch.spikes])
 
     # ------------------------------------------------------------------ reading
     def get_post_signals(self, key: PostKey) -> PostSignals | None:
@@ -140,7 +143,7 @@ class SQLiteSignalsMixin:
             minhash=bytes(row["minhash"]),
         )
 
-    def _group(self, row: sqlite3.Row) -> NearDuplicateGroup:
+    def _group(self, row: Row) -> NearDuplicateGroup:
         first = self._conn.execute(
             "SELECT s.platform, s.native_id, s.version FROM post_signals s JOIN posts p"
             " ON p.platform = s.platform AND p.native_id = s.native_id AND p.version = s.version"
@@ -167,11 +170,12 @@ class SQLiteSignalsMixin:
         if since is not None:
             sql += " AND MAX(p.created_at) >= ?"
             args.append(ts(since))
-        sql += " ORDER BY n DESC, first_at LIMIT ?"
+        sql += " ORDER BY n DESC, first_at, grp LIMIT ?"  # grp: the same order on every database
         args.append(limit)
         return [self._group(r) for r in self._conn.execute(sql, args).fetchall()]
 
     def recent_signatures(self, limit: int) -> list[tuple[str, bytes, str]]:
+        # rowid: the insertion order (SQLite's implicit column, an identity column on PostgreSQL)
         rows = self._conn.execute(
             "SELECT platform, native_id, version, minhash, near_duplicate_group FROM post_signals"
             " WHERE near_duplicate_group IS NOT NULL AND length(minhash) > 0 ORDER BY rowid DESC LIMIT ?",

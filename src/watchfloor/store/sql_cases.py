@@ -1,5 +1,5 @@
-"""SQLite implementation of :class:`~watchfloor.store.cases_repo.CasesRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0003_triage_cases.sql).
+""":class:`~watchfloor.store.cases_repo.CasesRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0003_triage_cases.sql).
 
 Evidence is copied out of ``posts`` when an alert joins a case: the raw bytes as
 received, their SHA-256 and the post's normalised fields (pseudonymous author). The copy
@@ -9,7 +9,6 @@ is never a pointer, so an upstream delete or the posts' retention leaves it inta
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -33,25 +32,26 @@ from watchfloor.model import (
 )
 from watchfloor.store.base import StoreError
 from watchfloor.store.cases_repo import UNSET
+from watchfloor.store.dialect import Connection, Dialect, Row
 from watchfloor.store.rows import must_ts, parse_ts, ts
-from watchfloor.store.sqlite_triage import add_triage_event
+from watchfloor.store.sql_triage import add_triage_event
 from watchfloor.store.triage_repo import Changed
 
 _LINKABLE = (AlertStatus.open.value, AlertStatus.escalated.value)
 
 
-def add_case_event(conn: sqlite3.Connection, case_id: int, at: datetime, actor: str, kind: str, detail: str) -> None:
+def add_case_event(conn: Connection, case_id: int, at: datetime, actor: str, kind: str, detail: str) -> None:
     conn.execute(
         "INSERT INTO case_events (case_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
         (case_id, ts(at), actor, kind, detail),
     )
 
 
-def _touch(conn: sqlite3.Connection, case_id: int, at: datetime) -> None:
+def _touch(conn: Connection, case_id: int, at: datetime) -> None:
     conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (ts(at), case_id))
 
 
-def _preserve(conn: sqlite3.Connection, case_id: int, alert: sqlite3.Row, actor: str, at: datetime) -> str:
+def _preserve(conn: Connection, case_id: int, alert: Row, actor: str, at: datetime) -> str:
     """Copy the alert's post into the case's evidence; returns the timeline text."""
     post = conn.execute(
         "SELECT * FROM posts WHERE platform = ? AND native_id = ? AND version = ?",
@@ -92,7 +92,7 @@ def _preserve(conn: sqlite3.Connection, case_id: int, alert: sqlite3.Row, actor:
 
 
 def link_alerts(
-    conn: sqlite3.Connection,
+    conn: Connection,
     case_id: int,
     alert_ids: Sequence[int],
     *,
@@ -139,18 +139,19 @@ def link_alerts(
     return result
 
 
-class SQLiteCasesMixin:
+class SQLCasesMixin:
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
         def get_alert(self, alert_id: int) -> AlertView | None: ...
 
     # ------------------------------------------------------------------ cases
-    def _open_case_row(self, conn: sqlite3.Connection, case_id: int, *, for_change: bool = True) -> sqlite3.Row:
+    def _open_case_row(self, conn: Connection, case_id: int, *, for_change: bool = True) -> Row:
         row = conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise StoreError(f"no case with id {case_id}")
@@ -162,12 +163,13 @@ class SQLiteCasesMixin:
         self, title: str, owner: str, *, actor: str, at: datetime, alert_ids: Sequence[int] = (), reason: str = ""
     ) -> tuple[Case, Changed]:
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO cases (title, status, owner, created_by, created_at, updated_at)"
-                " VALUES (?, 'open', ?, ?, ?, ?)",
-                (title, owner, actor, ts(at), ts(at)),
+            case_id = int(
+                conn.execute(
+                    "INSERT INTO cases (title, status, owner, created_by, created_at, updated_at)"
+                    " VALUES (?, 'open', ?, ?, ?, ?) RETURNING id",
+                    (title, owner, actor, ts(at), ts(at)),
+                ).fetchone()[0]
             )
-            case_id = int(cur.lastrowid or 0)
             add_case_event(conn, case_id, at, actor, "opened", f"{title} (owner {owner})")
             changed = Changed()
             if alert_ids:
@@ -298,11 +300,12 @@ class SQLiteCasesMixin:
     def add_case_note(self, case_id: int, body: str, *, actor: str, at: datetime) -> CaseNote:
         with self._write() as conn:
             self._open_case_row(conn, case_id)
-            cur = conn.execute(
-                "INSERT INTO case_notes (case_id, author, body, created_at) VALUES (?, ?, ?, ?)",
-                (case_id, actor, body, ts(at)),
+            note_id = int(
+                conn.execute(
+                    "INSERT INTO case_notes (case_id, author, body, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                    (case_id, actor, body, ts(at)),
+                ).fetchone()[0]
             )
-            note_id = int(cur.lastrowid or 0)
             add_case_event(conn, case_id, at, actor, "note_added", f"note {note_id}")
             _touch(conn, case_id, at)
         return CaseNote(id=note_id, case_id=case_id, author=actor, body=body, created_at=at)
@@ -319,12 +322,13 @@ class SQLiteCasesMixin:
     ) -> CaseTask:
         with self._write() as conn:
             self._open_case_row(conn, case_id)
-            cur = conn.execute(
-                "INSERT INTO case_tasks (case_id, title, assignee, due_at, status, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, 'open', ?, ?)",
-                (case_id, title, assignee, ts(due_at), actor, ts(at)),
+            task_id = int(
+                conn.execute(
+                    "INSERT INTO case_tasks (case_id, title, assignee, due_at, status, created_by, created_at)"
+                    " VALUES (?, ?, ?, ?, 'open', ?, ?) RETURNING id",
+                    (case_id, title, assignee, ts(due_at), actor, ts(at)),
+                ).fetchone()[0]
             )
-            task_id = int(cur.lastrowid or 0)
             extra = "".join([f", for {assignee}" if assignee else "", f", due {_when(due_at)}" if due_at else ""])
             add_case_event(conn, case_id, at, actor, "task_added", f"task {task_id}: {title}{extra}")
             _touch(conn, case_id, at)
@@ -424,12 +428,13 @@ class SQLiteCasesMixin:
             total = conn.execute("SELECT COUNT(*) FROM case_alerts WHERE case_id = ?", (case_id,)).fetchone()[0]
             if total == len(ids):
                 raise StoreError("a split must leave at least one alert in the case")
-            cur = conn.execute(
-                "INSERT INTO cases (title, status, owner, created_by, created_at, updated_at)"
-                " VALUES (?, 'open', ?, ?, ?, ?)",
-                (title, actor, actor, ts(at), ts(at)),
+            new_id = int(
+                conn.execute(
+                    "INSERT INTO cases (title, status, owner, created_by, created_at, updated_at)"
+                    " VALUES (?, 'open', ?, ?, ?, ?) RETURNING id",
+                    (title, actor, actor, ts(at), ts(at)),
+                ).fetchone()[0]
             )
-            new_id = int(cur.lastrowid or 0)
             marks = ", ".join("?" for _ in ids)
             conn.execute(f"UPDATE case_alerts SET case_id = ? WHERE alert_id IN ({marks})", (new_id, *ids))
             conn.execute(f"UPDATE alerts SET case_id = ? WHERE id IN ({marks})", (new_id, *ids))
@@ -456,10 +461,18 @@ class SQLiteCasesMixin:
     # ------------------------------------------------------------------ exports
     def record_export(self, export: EvidenceExport) -> EvidenceExport:
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO evidence_exports (case_id, exported_at, exported_by, manifest_sha256, filename)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (export.case_id, ts(export.exported_at), export.exported_by, export.manifest_sha256, export.filename),
+            new_id = int(
+                conn.execute(
+                    "INSERT INTO evidence_exports (case_id, exported_at, exported_by, manifest_sha256, filename)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        export.case_id,
+                        ts(export.exported_at),
+                        export.exported_by,
+                        export.manifest_sha256,
+                        export.filename,
+                    ),
+                ).fetchone()[0]
             )
             add_case_event(
                 conn,
@@ -470,7 +483,7 @@ class SQLiteCasesMixin:
                 f"{export.filename}, manifest SHA-256 {export.manifest_sha256}",
             )
         return EvidenceExport(
-            id=int(cur.lastrowid or 0),
+            id=new_id,
             case_id=export.case_id,
             exported_at=export.exported_at,
             exported_by=export.exported_by,
@@ -499,7 +512,7 @@ def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _case_from_row(row: sqlite3.Row) -> Case:
+def _case_from_row(row: Row) -> Case:
     return Case(
         id=row["id"],
         title=row["title"],
@@ -512,7 +525,7 @@ def _case_from_row(row: sqlite3.Row) -> Case:
     )
 
 
-def _evidence_from_row(row: sqlite3.Row) -> Evidence:
+def _evidence_from_row(row: Row) -> Evidence:
     return Evidence(
         id=row["id"],
         case_id=row["case_id"],
@@ -533,7 +546,7 @@ def _evidence_from_row(row: sqlite3.Row) -> Evidence:
     )
 
 
-def _task_from_row(row: sqlite3.Row) -> CaseTask:
+def _task_from_row(row: Row) -> CaseTask:
     return CaseTask(
         id=row["id"],
         case_id=row["case_id"],
@@ -548,4 +561,4 @@ def _task_from_row(row: sqlite3.Row) -> CaseTask:
     )
 
 
-__all__ = ["SQLiteCasesMixin", "add_case_event", "link_alerts"]
+__all__ = ["SQLCasesMixin", "add_case_event", "link_alerts"]

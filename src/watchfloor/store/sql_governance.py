@@ -1,10 +1,9 @@
-"""SQLite implementation of :class:`~watchfloor.store.governance_repo.GovernanceRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0004_governance.sql)."""
+""":class:`~watchfloor.store.governance_repo.GovernanceRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0004_governance.sql)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -22,21 +21,39 @@ from watchfloor.model import (
     utcnow,
 )
 from watchfloor.store.base import StoreError
+from watchfloor.store.dialect import INTEGRITY_ERRORS, Connection, Dialect, count_if
 from watchfloor.store.governance_repo import AlertTally, AuditRow
 from watchfloor.store.rows import must_ts, parse_ts, ts
 
+IDENTITY_COLUMNS = ("pseudonym", "epoch", "nonce", "ciphertext", "first_seen")
 
-class SQLiteGovernanceMixin:
+
+def identity_row(identity: SealedIdentity) -> tuple[object, ...]:
+    return (identity.pseudonym, identity.epoch, identity.nonce, identity.ciphertext, ts(identity.first_seen))
+
+
+# the transparency report's SLA figures of alerts (``:now``: the report's time)
+_OVERDUE = count_if("status = 'open' AND due_at <= :now")
+_MET = count_if("triaged_at IS NOT NULL AND triaged_at <= due_at")
+_MISSED = count_if(
+    "(triaged_at IS NOT NULL AND triaged_at > due_at) OR (triaged_at IS NULL AND status = 'open' AND due_at <= :now)"
+)
+# "no limit" as a number both databases take (SQLite's -1 is not PostgreSQL's)
+_NO_LIMIT = 2**62
+
+
+class SQLGovernanceMixin:
     """Approvals, identities, authorizations, audit log, retention and report figures."""
 
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
-        def _bump_watches_revision(self, conn: sqlite3.Connection) -> None: ...
+        def _bump_watches_revision(self, conn: Connection) -> None: ...
 
         def get_watch(self, watch_id: int) -> Watch | None: ...
 
@@ -70,16 +87,14 @@ class SQLiteGovernanceMixin:
         return stored
 
     # ------------------------------------------------------------------ sealed identities
-    def _insert_identities(self, conn: sqlite3.Connection, identities: Sequence[SealedIdentity]) -> int:
+    def _insert_identities(self, conn: Connection, identities: Sequence[SealedIdentity]) -> int:
         """Inside a caller's transaction (the ingest batch's, so a post never lacks its identity)."""
         if not identities:
             return 0
-        before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO identities (pseudonym, epoch, nonce, ciphertext, first_seen) VALUES (?, ?, ?, ?, ?)",
-            [(i.pseudonym, i.epoch, i.nonce, i.ciphertext, ts(i.first_seen)) for i in identities],
-        )
-        return conn.total_changes - before
+        return conn.executemany(
+            f"INSERT INTO identities ({', '.join(IDENTITY_COLUMNS)}) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [identity_row(i) for i in identities],
+        ).rowcount
 
     def add_identities(self, identities: Sequence[SealedIdentity]) -> int:
         with self._write() as conn:
@@ -110,10 +125,10 @@ class SQLiteGovernanceMixin:
     def add_authorization(self, authorization: Authorization) -> Authorization:
         a = authorization
         with self._write() as conn:
-            cur = conn.execute(
+            new_id = conn.execute(
                 """INSERT INTO authorizations (kind, requester, purpose, pseudonyms, case_id, legal_basis, legal_ref,
                        reason, status, requested_at, expires_at, max_reveals)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                 (
                     a.kind.value,
                     a.requester,
@@ -128,8 +143,8 @@ class SQLiteGovernanceMixin:
                     ts(a.expires_at),
                     a.max_reveals,
                 ),
-            )
-        stored = self.get_authorization(int(cur.lastrowid or 0))
+            ).fetchone()[0]
+        stored = self.get_authorization(int(new_id))
         assert stored is not None
         return stored
 
@@ -178,7 +193,7 @@ class SQLiteGovernanceMixin:
                 )
                 if cur.rowcount == 0:
                     raise StoreError(f"authorization {authorization_id} does not exist or was decided already")
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise StoreError(f"authorization {authorization_id}: {exc}") from exc
         stored = self.get_authorization(authorization_id)
         assert stored is not None
@@ -200,7 +215,11 @@ class SQLiteGovernanceMixin:
     # ------------------------------------------------------------------ audit log
     def append_audit(self, at: str, action: str, make_entry: Callable[[int, bytes], bytes]) -> AuditRow:
         with self._write() as conn:
-            head = conn.execute("SELECT size, root, frontier FROM audit_head WHERE id = 1").fetchone()
+            # The head is read and rewritten in one transaction, with its row locked, so appends
+            # from any number of processes take leaf indexes one after another.
+            head = conn.execute(
+                "SELECT size, root, frontier FROM audit_head WHERE id = 1" + self.dialect.lock_rows
+            ).fetchone()
             size, root = int(head["size"]), bytes(head["root"])
             frontier = Frontier.from_hex(size, json.loads(head["frontier"]))
             entry = make_entry(size, root)
@@ -223,7 +242,7 @@ class SQLiteGovernanceMixin:
     def audit_rows(self, start: int = 0, end: int | None = None) -> Iterator[AuditRow]:
         # seq is the rowid: storage order. Verification compares each entry's own seq with
         # its position, so a deleted, reordered or inserted entry shows.
-        limit = -1 if end is None else max(0, end - start)
+        limit = _NO_LIMIT if end is None else max(0, end - start)
         cursor = self._conn.execute(
             "SELECT seq, entry, leaf_hash FROM audit_log ORDER BY seq LIMIT ? OFFSET ?", (limit, start)
         )
@@ -255,7 +274,8 @@ class SQLiteGovernanceMixin:
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO audit_checkpoints (tree_size, root, created_at, note) VALUES (?, ?, ?, ?)",
+                "INSERT INTO audit_checkpoints (tree_size, root, created_at, note) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (checkpoint.tree_size, checkpoint.root_hash, ts(checkpoint.created_at), checkpoint.note),
             )
 
@@ -278,7 +298,7 @@ class SQLiteGovernanceMixin:
         with self._write() as conn:
             return conn.execute(f"DELETE FROM {table} WHERE {where}", args).rowcount
 
-    def _delete_alerts(self, conn: sqlite3.Connection, where: str, args: Sequence[object]) -> int:
+    def _delete_alerts(self, conn: Connection, where: str, args: Sequence[object]) -> int:
         """Delete alerts and their triage history (which refers to them) in ``conn``'s transaction."""
         ids = [r[0] for r in conn.execute(f"SELECT id FROM alerts WHERE {where}", args)]
         for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
@@ -287,11 +307,13 @@ class SQLiteGovernanceMixin:
             conn.execute(
                 "INSERT INTO retained_alert_counts (day, watch_id, status, alerts, sla_met, sla_missed)"
                 " SELECT substr(created_at, 1, 10), watch_id, status, COUNT(*),"
-                "   SUM(triaged_at IS NOT NULL AND triaged_at <= due_at),"
-                "   SUM(triaged_at IS NULL OR triaged_at > due_at)"
+                f"   {count_if('triaged_at IS NOT NULL AND triaged_at <= due_at')},"
+                f"   {count_if('triaged_at IS NULL OR triaged_at > due_at')}"
                 f" FROM alerts WHERE id IN ({marks}) GROUP BY 1, 2, 3"
-                " ON CONFLICT (day, watch_id, status) DO UPDATE SET alerts = alerts + excluded.alerts,"
-                "   sla_met = sla_met + excluded.sla_met, sla_missed = sla_missed + excluded.sla_missed",
+                " ON CONFLICT (day, watch_id, status) DO UPDATE SET"
+                "   alerts = retained_alert_counts.alerts + excluded.alerts,"
+                "   sla_met = retained_alert_counts.sla_met + excluded.sla_met,"
+                "   sla_missed = retained_alert_counts.sla_missed + excluded.sla_missed",
                 chunk,
             )
             for table in ("triage_events", "sla_breaches", "case_alerts"):
@@ -379,9 +401,10 @@ class SQLiteGovernanceMixin:
         return self._purge("dead_letters", "received_at < ?", (ts(before),), dry_run=dry_run)
 
     def purge_orphan_identities(self, now: datetime, *, dry_run: bool) -> int:
+        in_scope = self.dialect.json_texts("a.pseudonyms", "j")  # the pseudonyms an authorization names
         where = (
             "pseudonym NOT IN (SELECT author FROM posts)"
-            " AND pseudonym NOT IN (SELECT j.value FROM authorizations a, json_each(a.pseudonyms) j"
+            f" AND pseudonym NOT IN (SELECT j.value FROM authorizations a, {in_scope}"
             "   WHERE a.status IN ('requested', 'approved') AND a.expires_at > ?)"
         )
         return self._purge("identities", where, (ts(now),), dry_run=dry_run)
@@ -389,11 +412,7 @@ class SQLiteGovernanceMixin:
     # ------------------------------------------------------------------ report figures
     def alert_tallies(self, since: datetime, until: datetime, now: datetime) -> list[AlertTally]:
         live = self._conn.execute(
-            """SELECT watch_id, status, COUNT(*) AS n,
-                      COALESCE(SUM(status = 'open' AND due_at <= :now), 0) AS overdue,
-                      COALESCE(SUM(triaged_at IS NOT NULL AND triaged_at <= due_at), 0) AS met,
-                      COALESCE(SUM((triaged_at IS NOT NULL AND triaged_at > due_at)
-                          OR (triaged_at IS NULL AND status = 'open' AND due_at <= :now)), 0) AS missed
+            f"""SELECT watch_id, status, COUNT(*) AS n, {_OVERDUE} AS overdue, {_MET} AS met, {_MISSED} AS missed
                FROM alerts WHERE created_at >= :since AND created_at < :until
                GROUP BY watch_id, status""",
             {"now": ts(now), "since": ts(since), "until": ts(until)},

@@ -1,10 +1,9 @@
-"""SQLite implementation of :class:`~watchfloor.store.sources_repo.SourcesRepository`,
-mixed into :class:`~watchfloor.store.sqlite.SQLiteStore` (schema: 0002_sources.sql)."""
+""":class:`~watchfloor.store.sources_repo.SourcesRepository` in the SQL that SQLite and PostgreSQL share,
+mixed into :class:`~watchfloor.store.sql_store.SQLStore` (schema: 0002_sources.sql)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from watchfloor.model import utcnow
 from watchfloor.sources.config import SourceConfig
 from watchfloor.sources.health import Gap, HealthSnapshot, SourceStatus
 from watchfloor.store.base import StoreError
+from watchfloor.store.dialect import INTEGRITY_ERRORS, Connection, Dialect, Row
 from watchfloor.store.rows import must_ts, parse_ts, ts
 
 _HEALTH_COLUMNS = (
@@ -33,15 +33,16 @@ _HEALTH_COLUMNS = (
 )
 
 
-class SQLiteSourcesMixin:
+class SQLSourcesMixin:
     """Sources, source health and gaps on the store's connection and write transactions."""
 
     if TYPE_CHECKING:
+        dialect: Dialect
 
         @property
-        def _conn(self) -> sqlite3.Connection: ...
+        def _conn(self) -> Connection: ...
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
     # ------------------------------------------------------------------ configuration
     def add_source(self, config: SourceConfig) -> SourceConfig:
@@ -60,7 +61,7 @@ class SQLiteSourcesMixin:
                         now,
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise StoreError(f"a source named {config.name!r} exists already") from exc
         stored = self.get_source(config.name)
         assert stored is not None
@@ -104,11 +105,11 @@ class SQLiteSourcesMixin:
 
     def record_gap(self, gap: Gap) -> Gap:
         with self._write() as conn:
-            cur = conn.execute(
+            gap_id = conn.execute(
                 "INSERT INTO source_gaps (source, reason, detected_at, since_at, until_at, cursor)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (gap.source, gap.reason, ts(gap.detected_at), ts(gap.since), ts(gap.until), gap.cursor),
-            )
+            ).fetchone()[0]
         return Gap(
             source=gap.source,
             reason=gap.reason,
@@ -116,7 +117,7 @@ class SQLiteSourcesMixin:
             since=gap.since,
             until=gap.until,
             cursor=gap.cursor,
-            id=int(cur.lastrowid or 0),
+            id=int(gap_id),
         )
 
     def list_gaps(self, *, source: str | None = None, since: datetime | None = None, limit: int = 50) -> list[Gap]:
@@ -133,7 +134,7 @@ class SQLiteSourcesMixin:
         return [_gap_from_row(r) for r in self._conn.execute(sql, args)]
 
 
-def _source_from_row(row: sqlite3.Row) -> SourceConfig:
+def _source_from_row(row: Row) -> SourceConfig:
     return SourceConfig(
         name=row["name"],
         platform=row["platform"],
@@ -163,7 +164,7 @@ def _health_row(health: HealthSnapshot) -> dict[str, Any]:
     }
 
 
-def _health_from_row(row: sqlite3.Row) -> HealthSnapshot:
+def _health_from_row(row: Row) -> HealthSnapshot:
     try:
         status = SourceStatus(row["status"])
     except ValueError:
@@ -186,7 +187,7 @@ def _health_from_row(row: sqlite3.Row) -> HealthSnapshot:
     )
 
 
-def _gap_from_row(row: sqlite3.Row) -> Gap:
+def _gap_from_row(row: Row) -> Gap:
     return Gap(
         id=row["id"],
         source=row["source"],
@@ -198,4 +199,4 @@ def _gap_from_row(row: sqlite3.Row) -> Gap:
     )
 
 
-__all__ = ["SQLiteSourcesMixin"]
+__all__ = ["SQLSourcesMixin"]
