@@ -6,6 +6,7 @@ platform's wire format.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -116,6 +117,16 @@ class DeadLetter:
     payload: bytes
     received_at: datetime
     id: int | None = None
+    # Which event this is (:meth:`of`): the store keeps one dead letter per (source, key), so a
+    # batch delivered again after its commit (a worker killed before its acks) adds none twice.
+    key: str | None = None
+
+    @classmethod
+    def of(cls, event: RawEvent, reason: str) -> DeadLetter:
+        """The dead letter of ``event``, keyed by its source, position and bytes."""
+        digest = hashlib.sha256(f"{event.source}\x00{event.cursor}\x00".encode())
+        digest.update(event.payload)
+        return cls(event.source, event.platform, reason, event.payload, event.received_at, key=digest.hexdigest())
 
 
 # --------------------------------------------------------------------------- watches

@@ -13,6 +13,7 @@ from watchfloor.model import (
     DeadLetter,
     Deletion,
     Explanation,
+    RawEvent,
     Role,
     Severity,
     TermHit,
@@ -161,6 +162,25 @@ def test_dead_letters_are_kept_with_reason(store) -> None:
     (got,) = store.list_dead_letters()
     assert got.reason == dl.reason and got.payload == dl.payload
     assert store.counts().dead_letters == 1
+
+
+def test_a_batch_delivered_again_adds_its_dead_letters_once(store) -> None:
+    """A worker killed between its commit and its acks gets the batch again: the events' dead
+    letters (keyed by source, position and bytes) are not stored twice; unkeyed ones are kept."""
+    bad = RawEvent("s", "bluesky", "41", b"{not json", NOW)
+    other = RawEvent("s", "bluesky", "42", b"{not json", NOW)  # same bytes, another position
+    keyed = [DeadLetter.of(bad, "invalid JSON"), DeadLetter.of(other, "invalid JSON")]
+    assert keyed[0].key != keyed[1].key
+    first = store.commit_batch(IngestBatch("s", None, dead_letters=keyed))
+    again = store.commit_batch(IngestBatch("s", None, dead_letters=[DeadLetter.of(bad, "invalid JSON")]))
+    assert (first.dead_letters_added, again.dead_letters_added) == (2, 0)
+    from_t = RawEvent("t", "bluesky", "41", b"{not json", NOW)
+    elsewhere = store.commit_batch(IngestBatch("t", None, dead_letters=[DeadLetter.of(from_t, "invalid JSON")]))
+    assert elsewhere.dead_letters_added == 1  # the key is per source
+    unkeyed = DeadLetter("s", "bluesky", "too large", b"x", NOW)
+    store.commit_batch(IngestBatch("s", None, dead_letters=[unkeyed]))
+    store.commit_batch(IngestBatch("s", None, dead_letters=[unkeyed]))
+    assert store.counts().dead_letters == 5
 
 
 def test_alert_views_page_by_id(store, make_post) -> None:

@@ -117,16 +117,12 @@ class EventProcessor:
             try:
                 item = normalise(event)
             except MalformedEvent as exc:
-                batch.dead_letters.append(
-                    DeadLetter(event.source, event.platform, exc.reason, event.payload, event.received_at)
-                )
+                batch.dead_letters.append(DeadLetter.of(event, exc.reason))
                 continue
             except Exception as exc:  # a normaliser bug must not stop the stream either
                 log.exception("normaliser %s failed", self.normaliser.platform)
                 reason = f"normaliser error: {type(exc).__name__}: {exc}"
-                batch.dead_letters.append(
-                    DeadLetter(event.source, event.platform, reason, event.payload, event.received_at)
-                )
+                batch.dead_letters.append(DeadLetter.of(event, reason))
                 continue
             kind = type(item)
             if kind is Ignored:

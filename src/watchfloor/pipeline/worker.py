@@ -345,7 +345,7 @@ class Worker:
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         event = delivery.event
         why = f"failed {delivery.attempt} deliveries: {reason}"
-        letter = DeadLetter(event.source, event.platform, why, event.payload, event.received_at)
+        letter = DeadLetter.of(event, why)
         batch = IngestBatch(source=event.source, cursor=None, dead_letters=[letter])
         keeper = asyncio.create_task(self._keep_alive([delivery]), name="in-progress")
         try:

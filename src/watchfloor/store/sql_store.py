@@ -211,11 +211,14 @@ class SQLStore(
         added = self._insert_alerts(conn, batch.alerts)
         self._insert_signals(conn, batch)  # the matched posts' signals and the batch's spikes
         deleted = self._apply_deletions(conn, batch.deletions)
+        dead_letters_added = 0
         if batch.dead_letters:
-            conn.executemany(
-                "INSERT INTO dead_letters (source, platform, reason, payload, received_at) VALUES (?, ?, ?, ?, ?)",
+            # keyed dead letters are stored once per (source, key): see DeadLetter.key
+            dead_letters_added = conn.executemany(
+                "INSERT INTO dead_letters (source, platform, reason, payload, received_at, event_key)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [_dead_letter_row(dl) for dl in batch.dead_letters],
-            )
+            ).rowcount
         conn.execute(
             _ADVANCE_SOURCE,
             {
@@ -233,7 +236,7 @@ class SQLStore(
             posts_added=posts_added,
             alerts_added=added,
             posts_deleted=deleted,
-            dead_letters_added=len(batch.dead_letters),
+            dead_letters_added=dead_letters_added,
         )
 
     def _insert_posts(self, conn: Connection, batch: IngestBatch) -> int:
@@ -413,4 +416,4 @@ class SQLStore(
 def _dead_letter_row(dl: DeadLetter) -> tuple[object, ...]:
     # a NUL cannot be stored in PostgreSQL text; the reason is ours, the payload (bytes) is kept as is
     reason = dl.reason.replace("\x00", "\ufffd")
-    return (dl.source, dl.platform, reason, dl.payload[:DEAD_LETTER_PAYLOAD_LIMIT], ts(dl.received_at))
+    return (dl.source, dl.platform, reason, dl.payload[:DEAD_LETTER_PAYLOAD_LIMIT], ts(dl.received_at), dl.key)
