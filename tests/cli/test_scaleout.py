@@ -132,16 +132,21 @@ class Expected:
     def check(self, store: Store, *, in_order: bool) -> None:
         """Processed in the stream's order, the store holds exactly these alerts. After a
         redelivery (a worker died), a post's creation can come after its own deletion: the
-        deletion's tombstone then keeps it (and its alert) out, by design (docs/operations.md).
-        Only alerts of such deleted posts may be missing; nothing else, and nothing extra."""
+        deletion's tombstone then keeps it (and its alert) out; and an edit the stream sends
+        after the deletion can come before it: its alert stays, its post is removed — by
+        design (docs/deploy.md). Only alerts of posts the stream deletes may be missing or
+        extra, and none of those posts is kept."""
         actual = alert_keys(store)
         assert len(actual) == len(set(actual)), "an alert was stored twice"
         if in_order:
             assert actual == self.alerts
             return
         missing = set(self.alerts) - set(actual)
-        assert set(actual) <= set(self.alerts), f"unexpected alerts: {sorted(set(actual) - set(self.alerts))[:5]}"
+        extra = sorted(k for k in set(actual) - set(self.alerts) if k[2] not in self.deleted)
+        assert not extra, f"unexpected alerts: {extra[:5]}"
         assert {key[2] for key in missing} <= self.deleted, f"alerts lost: {sorted(missing)[:5]}"
+        kept = [v.alert.post.native_id for v in store.list_alerts(limit=1_000_000) if v.post is not None]
+        assert not self.deleted & set(kept), "a post the stream deleted is still stored"
 
 
 def expected_alerts(home_store: Store, recording: Path, tmp_path: Path) -> Expected:
