@@ -17,26 +17,28 @@ from watchfloor.cli.bus_options import (
     setup_logging,
 )
 from watchfloor.cli.context import HomeOption, console, fail, opened_store, settings_for
-from watchfloor.cli.source_choice import Speed, choose_sources
+from watchfloor.cli.source_choice import (
+    HitShareOption,
+    LimitOption,
+    RateOption,
+    ReplayOption,
+    SourceOption,
+    Speed,
+    SpeedOption,
+    choose_sources,
+)
 from watchfloor.embedded import SourceRun
 from watchfloor.sources.catalog import source_for
 from watchfloor.sources.config import SourceConfig, SourceConfigError, credentials_for
 
 
 def ingest(
-    source: str | None = typer.Option(
-        None,
-        "--source",
-        help="Run only this: 'demo' (the built-in demo source) or the name of a configured source. "
-        "Default: every configured, unpaused source (the demo source when none is configured).",
-    ),
-    replay: Path | None = typer.Option(
-        None, "--replay", help="Replay a Jetstream v1 JSONL file instead.", exists=True, dir_okay=False, readable=True
-    ),
-    speed: Speed = typer.Option(Speed.fast, help="Replay at the recorded pace or as fast as possible."),
-    rate: float = typer.Option(50.0, help="Demo source: events per second (0 = as fast as possible)."),
-    hit_share: float = typer.Option(0.1, "--hit-share", help="Demo source: share of posts that hit demo watches."),
-    limit: int | None = typer.Option(None, help="Demo source: stop after this many events."),
+    source: str | None = SourceOption,
+    replay: Path | None = ReplayOption,
+    speed: Speed = SpeedOption,
+    rate: float = RateOption,
+    hit_share: float = HitShareOption,
+    limit: int | None = LimitOption,
     prefix: str | None = PrefixOption,
     max_in_flight: int | None = typer.Option(
         None, "--max-in-flight", help="Publishes awaiting the server's confirmation at once (default: 1024)."

@@ -13,7 +13,16 @@ from rich.live import Live
 from rich.text import Text
 
 from watchfloor.cli.context import HomeOption, console, fail, opened_store, settings_for
-from watchfloor.cli.source_choice import Speed, choose_sources
+from watchfloor.cli.source_choice import (
+    HitShareOption,
+    LimitOption,
+    RateOption,
+    ReplayOption,
+    SourceOption,
+    Speed,
+    SpeedOption,
+    choose_sources,
+)
 from watchfloor.config import ConfigError
 from watchfloor.governance.keys import KeyringError
 from watchfloor.governance.policy import PolicyError, load_policy
@@ -39,19 +48,12 @@ def _status_line(pipeline: Pipeline) -> Text:
 
 
 def run(
-    source: str | None = typer.Option(
-        None,
-        "--source",
-        help="Run only this: 'demo' (the built-in demo source) or the name of a configured source. "
-        "Default: every configured, unpaused source (the demo source when none is configured).",
-    ),
-    replay: Path | None = typer.Option(
-        None, "--replay", help="Replay a Jetstream v1 JSONL file instead.", exists=True, dir_okay=False, readable=True
-    ),
-    speed: Speed = typer.Option(Speed.fast, help="Replay at the recorded pace or as fast as possible."),
-    rate: float = typer.Option(50.0, help="Demo source: events per second (0 = as fast as possible)."),
-    hit_share: float = typer.Option(0.1, "--hit-share", help="Demo source: share of posts that hit demo watches."),
-    limit: int | None = typer.Option(None, help="Demo source: stop after this many events."),
+    source: str | None = SourceOption,
+    replay: Path | None = ReplayOption,
+    speed: Speed = SpeedOption,
+    rate: float = RateOption,
+    hit_share: float = HitShareOption,
+    limit: int | None = LimitOption,
     web: bool = typer.Option(True, "--web/--no-web", help="Serve the web UI in the same process."),
     host: str | None = typer.Option(None, help="Web UI address [default: from config, 127.0.0.1]."),
     port: int | None = typer.Option(None, help="Web UI port [default: from config, 8000]."),

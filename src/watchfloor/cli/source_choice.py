@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+import typer
+
 from watchfloor.cli.context import console, fail
 from watchfloor.embedded import SourceRun
 from watchfloor.sources.base import Normaliser, Source
@@ -21,6 +23,22 @@ from watchfloor.store import Store
 class Speed(StrEnum):
     recorded = "recorded"
     fast = "fast"
+
+
+# The options both commands take, declared once.
+SourceOption = typer.Option(
+    None,
+    "--source",
+    help="Run only this: 'demo' (the built-in demo source) or the name of a configured source. "
+    "Default: every configured, unpaused source (the demo source when none is configured).",
+)
+ReplayOption = typer.Option(
+    None, "--replay", help="Replay a Jetstream v1 JSONL file instead.", exists=True, dir_okay=False, readable=True
+)
+SpeedOption = typer.Option(Speed.fast, help="Replay at the recorded pace or as fast as possible.")
+RateOption = typer.Option(50.0, help="Demo source: events per second (0 = as fast as possible).")
+HitShareOption = typer.Option(0.1, "--hit-share", help="Demo source: share of posts that hit demo watches.")
+LimitOption = typer.Option(None, help="Demo source: stop after this many events.")
 
 
 @dataclass(slots=True)
