@@ -192,6 +192,38 @@ async def test_a_delete_removes_the_stored_post(store, tmp_path) -> None:
     assert view.post is None
 
 
+async def test_an_edit_sent_after_the_delete_raises_nothing_however_the_events_are_batched(tmp_path) -> None:
+    """create, delete, then an edit of the deleted post: only the create's alert, and no post,
+    whether the three events are one batch or three (the batching must not change the outcome)."""
+    from watchfloor.store import open_store
+
+    did = "did:plc:cccccccccccccccccccccccc"
+    record = {"$type": "app.bsky.feed.post", "text": "Evacuation ordered", "createdAt": "2026-07-04T14:38:06Z"}
+
+    def event(op: str, t: int, **commit) -> str:
+        body = {"rev": f"r{t}", "operation": op, "collection": "app.bsky.feed.post", "rkey": "3xyz", **commit}
+        return json.dumps({"did": did, "time_us": t, "kind": "commit", "commit": body})
+
+    path = tmp_path / "edit-after-delete.jsonl"
+    lines = [
+        event("create", 1, cid="c1", record=record),
+        event("delete", 2),
+        event("update", 3, cid="c2", record={**record, "text": "Evacuation ordered (edited)"}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outcomes = []
+    for batch_size in (500, 1):
+        store = open_store(f"sqlite:///{tmp_path / f'batch-{batch_size}.db'}")
+        try:
+            add_watch(store, "evac", "evacuat*")
+            await pipeline_for(ReplaySource(path, name="r"), store, batch_size=batch_size).run()
+            alerts = [(v.alert.post.version, v.post is None) for v in store.list_alerts()]
+            outcomes.append((alerts, store.counts().posts))
+        finally:
+            store.close()
+    assert outcomes[0] == outcomes[1] == ([("c1", True)], 0)
+
+
 async def test_a_new_watch_takes_effect_while_running(store) -> None:
     signal = AlertSignal()
     source = DemoSource(rate=2000, hit_share=0.5, seed=11)

@@ -112,6 +112,7 @@ class EventProcessor:
         stats = self.stats
         ignored = stats.ignored
         posts: list[Post] = []
+        deleted: set[tuple[str, str]] = set()  # posts deleted earlier in this batch
         normalise = self.normaliser.normalise
         for event in events:
             try:
@@ -134,12 +135,18 @@ class EventProcessor:
                     name = name if len(ignored) < MAX_IGNORED_KINDS else "other"
                     ignored[name] = ignored.get(name, 0) + 1
             elif kind is Post:
+                if deleted and (item.platform, item.native_id) in deleted:  # type: ignore[union-attr]
+                    # an edit the platform sent after the post's deletion: the store refuses it
+                    # once the tombstone is committed, so refuse it here too, whatever the batching
+                    ignored["after its deletion"] = ignored.get("after its deletion", 0) + 1
+                    continue
                 posts.append(item)  # type: ignore[arg-type]
                 created_at = item.created_at  # type: ignore[union-attr]
                 latest = created_at if latest is None or created_at > latest else latest
             elif kind is Deletion:
                 stats.deletions += 1
                 batch.deletions.append(item)  # type: ignore[arg-type]
+                deleted.add((item.platform, item.native_id))  # type: ignore[union-attr]
         if posts:
             stats.posts += len(posts)
             # One scan of the automaton for every post of the batch.
