@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from nats.js.errors import NotFoundError
+from tests.processes import Processes
 
 from watchfloor.governance.passwords import hash_password
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
@@ -51,46 +52,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Deployment:
-    """One WATCHFLOOR_HOME on a SQLite store, and the processes started on it."""
+class Deployment(Processes):
+    """One WATCHFLOOR_HOME on a SQLite store and a bus prefix, and the processes started on it."""
 
     def __init__(self, home: Path, nats_url: str, prefix: str) -> None:
-        self.home = home
-        self.env = {
-            **os.environ, "WATCHFLOOR_HOME": str(home), "WATCHFLOOR_BUS": nats_url,
-            "WATCHFLOOR_BUS_PREFIX": prefix, "COLUMNS": "200",
-        }  # fmt: skip
+        super().__init__(home, {"WATCHFLOOR_BUS": nats_url, "WATCHFLOOR_BUS_PREFIX": prefix})
         self.nats_url, self.prefix = nats_url, prefix
-        self.procs: list[subprocess.Popen[str]] = []
-        self.logs: dict[int, Path] = {}
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True, timeout=300, check=True)
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        path = self.home / f"{len(self.procs)}-{args[0]}.log"
-        with path.open("w") as log:  # the child keeps its own descriptor
-            proc = subprocess.Popen([*CLI, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        self.procs.append(proc)
-        self.logs[proc.pid] = path
-        return proc
-
-    def log_of(self, proc: subprocess.Popen[str]) -> str:
-        return self.logs[proc.pid].read_text()
 
     def store(self) -> Store:
         return open_store(f"sqlite:///{self.home / 'watchfloor.db'}")
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture

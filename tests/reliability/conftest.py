@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import require
+from tests.processes import Processes  # noqa: F401 (the reliability tests import it from here)
 
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
 from watchfloor.pipeline.runner import Pipeline
@@ -188,41 +189,6 @@ def embedded_reference(recording: Path, watches_from: str, workdir: Path) -> Exp
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-class Processes:
-    """`watchfloor` processes of one deployment (one home, one store, one bus), with their logs."""
-
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
-        self.home = home
-        self.env = {**os.environ, "WATCHFLOOR_HOME": str(home), "COLUMNS": "200", **env}
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.logs: dict[int, Path] = {}
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True, timeout=300, check=True)
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        path = self.home / f"{len(self.procs):03d}-{args[0]}.log"
-        with path.open("wb") as log:
-            proc = subprocess.Popen([*CLI, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        self.logs[proc.pid] = path
-        return proc
-
-    def log_of(self, proc: subprocess.Popen[bytes]) -> str:
-        return self.logs[proc.pid].read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def consumer_state(nats_url: str, prefix: str, durable: str = "workers") -> tuple[int, int]:
