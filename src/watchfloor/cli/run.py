@@ -27,6 +27,7 @@ from watchfloor.config import ConfigError
 from watchfloor.governance.keys import KeyringError
 from watchfloor.governance.policy import PolicyError, load_policy
 from watchfloor.governance.pseudonyms import deployment_pseudonymiser
+from watchfloor.pipeline import gc_pauses
 from watchfloor.sources.catalog import configured_source, normaliser_for
 from watchfloor.sources.config import SourceConfig
 
@@ -68,6 +69,7 @@ def run(
     """
     from watchfloor.embedded import SourceRun, run_embedded  # heavy: only when running
 
+    gc_pauses.tune_for_streaming()  # no collector pauses of 50-100 ms in the alert latency
     settings = settings_for(home)
     if host or port:
         from dataclasses import replace

@@ -21,6 +21,7 @@ from watchfloor.config import ConfigError
 from watchfloor.governance.keys import KeyringError
 from watchfloor.governance.policy import PolicyError, load_policy
 from watchfloor.governance.pseudonyms import deployment_pseudonymiser
+from watchfloor.pipeline import gc_pauses
 from watchfloor.pipeline.worker import DEFAULT_GROUP
 from watchfloor.sources.catalog import NORMALISERS, normaliser_for
 
@@ -70,6 +71,7 @@ def worker(
     pseudonymised here). Stop with Ctrl-C or SIGTERM: the batch in hand is committed and
     acknowledged first.
     """
+    gc_pauses.tune_for_streaming()  # no collector pauses of 50-100 ms in the alert latency
     setup_logging(log_level)
     settings = settings_for(home)
     if batch_size is not None and batch_size < 1:

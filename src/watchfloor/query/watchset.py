@@ -33,6 +33,14 @@ def _entry(watch: Watch) -> Entry:
     return make_entry(watch, parse(watch.query))
 
 
+def _kept(error: QuerySyntaxError) -> QuerySyntaxError:
+    """A parse error to keep in ``errors``: its message and position, without the traceback
+    and chained errors, whose frames would tie the watch set into reference cycles (a
+    long-lived set must be freed by reference counting alone: pipeline/gc_pauses.py)."""
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return error
+
+
 class WatchSet:
     """A fixed set of compiled watches, matched together against posts.
 
@@ -98,7 +106,7 @@ def compile_watch_set(watches: Iterable[Watch]) -> WatchSet:
         try:
             entries.append(_entry(watch))
         except QuerySyntaxError as error:
-            errors[watch.id] = error
+            errors[watch.id] = _kept(error)
     return WatchSet(entries, errors)
 
 
@@ -188,7 +196,7 @@ class IncrementalWatchSet:
             self._entries[watch.id] = _entry(watch)
         except QuerySyntaxError as error:
             self._entries.pop(watch.id, None)
-            self.errors[watch.id] = error
+            self.errors[watch.id] = _kept(error)
             return error
         self.errors.pop(watch.id, None)
         return None
