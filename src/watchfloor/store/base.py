@@ -118,6 +118,16 @@ class Store(
 
     def list_watches(self) -> list[Watch]: ...
 
+    def watches_changed_since(self, revision: int) -> list[Watch]:
+        """The watches written (added, enabled or disabled, approved, rejected, renewed, expired...)
+        after ``revision`` of :meth:`watches_revision`, ordered by id; each as it is now.
+
+        Every write of a watch stamps the row with the revision it bumps the counter to, and
+        writes commit in revision order, so a reader that read :meth:`watches_revision` as R
+        before calling this with an earlier revision misses no change up to R (it may also get
+        rows newer than R). Watches are never deleted, so nothing is missing from the answer."""
+        ...
+
     def set_watch_enabled(self, watch_id: int, enabled: bool) -> None: ...
 
     def watches_revision(self) -> int:

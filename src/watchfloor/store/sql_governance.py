@@ -53,7 +53,7 @@ class SQLGovernanceMixin:
 
         def _write(self) -> AbstractContextManager[Connection]: ...
 
-        def _bump_watches_revision(self, conn: Connection) -> None: ...
+        def _bump_watches_revision(self, conn: Connection) -> int: ...
 
         def get_watch(self, watch_id: int) -> Watch | None: ...
 
@@ -62,9 +62,10 @@ class SQLGovernanceMixin:
         if watch.id is None:
             raise StoreError("the watch has no id")
         with self._write() as conn:
+            revision = self._bump_watches_revision(conn)  # first: the order of revisions (SQLStore)
             cur = conn.execute(
                 """UPDATE watches SET status = ?, created_by = ?, approver = ?, approved_at = ?, reviewed_by = ?,
-                       hold = ?, authorization_id = ?, expires_at = ?, updated_at = ?
+                       hold = ?, authorization_id = ?, expires_at = ?, updated_at = ?, revision = ?
                    WHERE id = ?""",
                 (
                     watch.status.value,
@@ -76,12 +77,12 @@ class SQLGovernanceMixin:
                     watch.authorization_id,
                     ts(watch.expires_at),
                     ts(utcnow()),
+                    revision,
                     watch.id,
                 ),
             )
             if cur.rowcount == 0:
                 raise StoreError(f"no watch with id {watch.id}")
-            self._bump_watches_revision(conn)
         stored = self.get_watch(watch.id)
         assert stored is not None
         return stored

@@ -148,20 +148,31 @@ class SQLStore(
         def _write(self) -> AbstractContextManager[Connection]: ...
 
     # ------------------------------------------------------------------ watches
-    def _bump_watches_revision(self, conn: Connection) -> None:
+    def _bump_watches_revision(self, conn: Connection) -> int:
+        """Increment the ``watches_revision`` counter in the caller's transaction; returns the new
+        value, which the caller stamps on the watch row it writes (``watches.revision``).
+
+        Call it FIRST in the transaction, before the watch row is written: the UPDATE locks the
+        meta row until COMMIT, so concurrent writers of watches (PostgreSQL; SQLite has one
+        writer anyway) are serialised on it and commit in revision order. A reader that sees the
+        counter at R therefore sees every row stamped R or lower (:meth:`watches_changed_since`)."""
         # one UPDATE: the increment is atomic under any number of writers
-        conn.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'watches_revision'")
+        row = conn.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+            " WHERE key = 'watches_revision' RETURNING value"
+        ).fetchone()
+        return int(row[0])
 
     def add_watch(self, watch: Watch) -> Watch:
         row = watch_row(watch)
         row["updated_at"] = ts(utcnow())
-        cols = ", ".join(row)
         try:
             with self._write() as conn:
+                row["revision"] = self._bump_watches_revision(conn)  # first: see _bump_watches_revision
+                cols = ", ".join(row)
                 watch_id = conn.execute(
                     f"INSERT INTO watches ({cols}) VALUES ({', '.join(':' + c for c in row)}) RETURNING id", row
                 ).fetchone()[0]
-                self._bump_watches_revision(conn)
         except INTEGRITY_ERRORS as exc:
             raise StoreError(f"a watch named {watch.name!r} exists already") from exc
         stored = self.get_watch(int(watch_id))
@@ -179,15 +190,21 @@ class SQLStore(
     def list_watches(self) -> list[Watch]:
         return [watch_from_row(r) for r in self._conn.execute("SELECT * FROM watches ORDER BY id")]
 
+    def watches_changed_since(self, revision: int) -> list[Watch]:
+        # sorted here, not by ORDER BY id: with that, SQLite walks the whole table in id order
+        # instead of searching the revision index (0.6 ms rather than 6 µs for 10,000 watches)
+        rows = self._conn.execute("SELECT * FROM watches WHERE revision > ?", (revision,))
+        return sorted((watch_from_row(r) for r in rows), key=lambda w: w.id or 0)
+
     def set_watch_enabled(self, watch_id: int, enabled: bool) -> None:
         with self._write() as conn:
+            revision = self._bump_watches_revision(conn)  # first: see _bump_watches_revision
             cur = conn.execute(
-                "UPDATE watches SET enabled = ?, updated_at = ? WHERE id = ?",
-                (1 if enabled else 0, ts(utcnow()), watch_id),
+                "UPDATE watches SET enabled = ?, updated_at = ?, revision = ? WHERE id = ?",
+                (1 if enabled else 0, ts(utcnow()), revision, watch_id),
             )
             if cur.rowcount == 0:
                 raise StoreError(f"no watch with id {watch_id}")
-            self._bump_watches_revision(conn)
 
     def watches_revision(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'watches_revision'").fetchone()
