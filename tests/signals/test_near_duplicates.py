@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import random
+from zlib import crc32
+
+import numpy as np
+import pytest
+from datasketch import MinHash
 
 from watchfloor.signals.near_duplicates import NearDuplicateIndex, group_id_for, shingles
 
@@ -67,3 +72,56 @@ def test_signatures_round_trip_and_old_items_are_forgotten() -> None:
         index.add(f"x{i}", f"unrelated text number {i} about the weather in town number {i * 7919}")
     assert len(index) == 10
     assert index.group_of("x0") is None and index.group_of("x29") is not None
+
+
+def datasketch_signature(text: str, num_perm: int, seed: int) -> MinHash | None:
+    """The signature as datasketch computes it (and as the index once did): ``update_batch``
+    over the shingles, one ``crc32`` call each."""
+    items = shingles(text)
+    if not items:
+        return None
+    permutations = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    m = MinHash(num_perm=num_perm, hashfunc=crc32, permutations=permutations, scheme="affine32")
+    m.update_batch(sorted(items))
+    return m
+
+
+def varied_texts(seed: int = 5) -> list[str]:
+    rng = random.Random(seed)
+    texts = ["", "   ", "!!!", "Hi", "hello", "hello!", "héllo", "東京", "東京で地震", "東京で地震が", "😱😱", "a b"]
+    texts += ["https://example.org/only-a-link @someone", "www.example.org", "Ça va? Très bien — à demain!"]
+    texts += ["ab " * 2000, "spam! " * 900, "東京 " * 1200]  # long, repeating: few distinct shingles
+    texts += [" ".join(f"w{rng.randrange(10**6)}" for _ in range(900))]  # long, nearly all distinct (cut at 5,000)
+    texts += ["".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(700))]  # long CJK
+    texts += variants(60, seed=seed)
+    pieces = ["flood", "BRIDGE", "closed", "東京", "😱", "ﬁne", "@handle", "https://x.example/1", "—", "l'eau", "é"]
+    texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 25))) for _ in range(150)]
+    return texts
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, 1), (64, 7)])
+def test_signatures_are_datasketchs_to_the_bit(num_perm: int, seed: int) -> None:
+    """The index's one-pass NumPy signature equals datasketch's own ``update_batch``: same
+    values (so the same stored bytes, LSH buckets and Jaccard estimates) and the same kind of MinHash."""
+    index = NearDuplicateIndex(num_perm=num_perm, seed=seed)
+    for text in varied_texts():
+        expected = datasketch_signature(text, num_perm, seed)
+        got = index.signature(text)
+        if expected is None:
+            assert got is None, text
+            continue
+        assert got is not None, text
+        assert got.hashvalues.dtype == expected.hashvalues.dtype == np.uint32
+        assert np.array_equal(got.hashvalues, expected.hashvalues), text
+        assert got == expected and got.jaccard(expected) == 1.0  # scheme, seed, values
+        assert np.array_equal(got.permutations, expected.permutations) and got.hashfunc(b"shingle") == crc32(b"shingle")
+        assert index.to_bytes(got) == index.to_bytes(expected)
+
+
+def test_signatures_do_not_share_their_values() -> None:
+    index = NearDuplicateIndex()
+    a, b = index.signature("the bridge is closed"), index.signature("the bridge is open again")
+    assert a is not None and b is not None and a.hashvalues is not b.hashvalues
+    before = b.hashvalues.copy()
+    a.update(b"more")  # a MinHash stays usable as one
+    assert np.array_equal(b.hashvalues, before) and index.signature("the bridge is closed") != a

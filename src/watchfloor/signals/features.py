@@ -13,6 +13,20 @@ each hashed with CRC-32 into ``2**bits`` buckets with a sign taken from the hash
 (collisions then cancel on average instead of adding up). Counts are dampened
 (``1 + log(count)``) and the vector is scaled to unit length, so long and short texts
 weigh alike. CRC-32 is stable across Python versions and machines (``hash()`` is not).
+
+The product scores every matched post, so the vector is built with NumPy
+(:func:`feature_vector`: bucket indices and values as two arrays); :func:`hashed_features`
+is the same vector as a dict, for the training script. Both give exactly the numbers of the
+original per-feature Python loop, bit for bit (``tests/signals/test_features_vector.py``
+keeps that formula as its reference):
+
+- a word's own hashes are cached as an array, with the running CRC of ``b:word `` so a
+  bigram's hash is one ``crc32(next_word, prefix)`` (CRC-32 continues a running value:
+  the same number as hashing ``b:word next_word`` whole);
+- ``1 + log(count)`` comes from a table filled with :func:`math.log` (NumPy's ``log`` may
+  differ in the last bit), and the norm stays the exactly rounded :func:`math.fsum`;
+- buckets keep the order in which the text first reaches them, the order the linear
+  models always summed them in (a float32 dot product depends on the order).
 """
 
 from __future__ import annotations
@@ -24,7 +38,9 @@ from functools import lru_cache
 from itertools import pairwise
 from zlib import crc32
 
-__all__ = ["DEFAULT_BITS", "hashed_features", "normalise_text", "tokens"]
+import numpy as np
+
+__all__ = ["DEFAULT_BITS", "feature_vector", "hashed_features", "normalise_text", "tokens"]
 
 DEFAULT_BITS = 18
 CHAR_NGRAMS = (2, 3, 4, 5)
@@ -34,6 +50,15 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@[\w.\-]+")
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[^\w\s]", re.UNICODE)
 _REPEAT = re.compile(r"(.)\1{2,}")
+
+_NO_HASHES = np.empty(0, dtype=np.uint32)
+_NO_BUCKETS = np.empty(0, dtype=np.intp)
+_NO_VALUES = np.empty(0, dtype=np.float64)
+for _empty in (_NO_HASHES, _NO_BUCKETS, _NO_VALUES):
+    _empty.flags.writeable = False
+# 1 + log(count) and its square for the counts a text reaches (larger ones are computed)
+_DAMPED = np.array([0.0] + [1.0 + math.log(k) for k in range(1, 1024)])
+_DAMPED_SQUARED = _DAMPED * _DAMPED
 
 
 def normalise_text(text: str) -> str:
@@ -55,35 +80,69 @@ def _hash(name: str) -> int:
 
 
 @lru_cache(maxsize=100_000)
-def _word_hashes(word: str) -> tuple[int, ...]:
-    """The hashes of a word's own features (``w:`` and its ``c:`` n-grams); words repeat a
-    lot, so this is cached (the same hashes either way: only faster)."""
-    hashes = [_hash("w:" + word)]
+def _word(word: str) -> tuple[np.ndarray, int, bytes]:
+    """A word's own feature hashes (``w:`` and its ``c:`` n-grams, read-only uint32), the
+    running CRC of ``b:word `` that starts every bigram it begins, and its UTF-8 bytes that
+    end every bigram it ends. Words repeat a lot, so this is cached."""
+    encoded = word.encode("utf-8")
+    hashes = [crc32(b"w:" + encoded)]
     if word[0].isalnum():
         padded = f" {word} "
         for n in CHAR_NGRAMS:
             if n > len(padded):
                 break
             hashes.extend(_hash("c:" + padded[i : i + n]) for i in range(len(padded) - n + 1))
-    return tuple(hashes)
+    own = np.array(hashes, dtype=np.uint32)
+    own.flags.writeable = False
+    return own, crc32(b"b:" + encoded + b" "), encoded
 
 
-def _hashes(text: str) -> list[int]:
-    words = tokens(normalise_text(text))
-    hashes = [h for word in words for h in _word_hashes(word)]
-    hashes.extend(_hash(f"b:{a} {b}") for a, b in pairwise(words))
-    return hashes
+def _hashes(text: str) -> np.ndarray:
+    """Every feature hash of ``text``: each word's own, in text order, then the bigrams."""
+    words = [_word(w) for w in tokens(normalise_text(text))]
+    if not words:
+        return _NO_HASHES
+    arrays = [own for own, _, _ in words]
+    if len(words) > 1:
+        arrays.append(np.array([crc32(b, prefix) for (_, prefix, _), (_, _, b) in pairwise(words)], dtype=np.uint32))
+    return np.concatenate(arrays)
+
+
+def feature_vector(text: str, bits: int = DEFAULT_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """The unit-length feature vector of ``text`` as (buckets, values): an intp and a float64
+    array, buckets in the order the text first reaches them (both empty for no words)."""
+    hashes = _hashes(text)
+    n = hashes.size
+    if not n:
+        return _NO_BUCKETS, _NO_VALUES
+    buckets = (hashes & np.uint32((1 << bits) - 1)).astype(np.intp)
+    signs = (hashes.view(np.int32) >> 31) | 1  # -1 where the top bit is set, else 1
+    order = np.argsort(buckets, kind="stable")  # stable: each bucket's run starts with its first hash
+    grouped = buckets[order]
+    run_starts = np.empty(n, dtype=np.bool_)
+    run_starts[0] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=run_starts[1:])
+    starts = np.flatnonzero(run_starts)
+    at_first = np.zeros(n, dtype=np.intp)  # each bucket's count, at the position of its first hash
+    at_first[order[starts]] = np.add.reduceat(signs[order], starts)
+    firsts = np.flatnonzero(at_first)  # in text order; a bucket whose hashes cancelled out is no feature
+    if not firsts.size:
+        return _NO_BUCKETS, _NO_VALUES
+    counts = at_first[firsts]
+    magnitude = np.abs(counts)
+    if magnitude.max() < len(_DAMPED):
+        damped, squared = _DAMPED[magnitude], _DAMPED_SQUARED[magnitude]
+    else:  # a bucket reached 1,024 times or more: a long run of one token
+        damped = np.array([1.0 + math.log(c) for c in magnitude.tolist()])
+        squared = damped * damped
+    # exactly rounded, so any split of the same sum gives the same norm: the many 1.0s
+    # (buckets reached once) go in as one integer
+    larger = squared[magnitude > 1]
+    norm = math.sqrt(math.fsum([float(len(squared) - len(larger)), *larger.tolist()]))
+    return buckets[firsts], np.copysign(damped, counts) / norm
 
 
 def hashed_features(text: str, bits: int = DEFAULT_BITS) -> dict[int, float]:
     """The unit-length feature vector of ``text`` as {bucket: value} (empty for no words)."""
-    mask = (1 << bits) - 1
-    counts: dict[int, int] = {}
-    for h in _hashes(text):
-        bucket = h & mask
-        counts[bucket] = counts.get(bucket, 0) + (-1 if h & 0x80000000 else 1)
-    values = {b: math.copysign(1.0 + math.log(abs(c)), c) for b, c in counts.items() if c}
-    norm = math.sqrt(math.fsum(v * v for v in values.values()))  # exact: the same in any order
-    if norm == 0.0:
-        return {}
-    return {b: v / norm for b, v in values.items()}
+    buckets, values = feature_vector(text, bits)
+    return dict(zip(buckets.tolist(), values.tolist(), strict=True))

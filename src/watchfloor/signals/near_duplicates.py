@@ -14,10 +14,21 @@ of its first post, so the same data gives the same ids on every run.
 
 The index keeps the newest ``max_items`` texts (older ones are forgotten, their groups
 stay as they are in the store). Thread-safe.
+
+A signature is computed for every matched post, so :meth:`NearDuplicateIndex.signature`
+does datasketch's ``affine32`` update itself, in one NumPy pass: CRC-32 of each shingle
+(sliced from the encoded text once when it is ASCII), MurmurHash3's finaliser, ``a * h + b``
+per permutation, column minimum. That skips a set of encoded shingles, its sorting, a
+wrapper call per shingle and a MinHash built through its checking constructor (a blank one
+is copied instead). The values are datasketch's to the bit: a minimum depends neither on the
+order of the shingles nor on repeats. ``tests/signals/test_near_duplicates.py`` compares them
+with ``MinHash.update_batch``, so a datasketch upgrade that changed its scheme (and with it
+every stored signature) fails there.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import threading
@@ -34,17 +45,49 @@ SHINGLE = 5
 _DROP = re.compile(r"(?:https?://|www\.)\S+|(?<!\w)@[\w.\-]+", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _SCHEME = "affine32"
+# MurmurHash3's 32-bit finaliser, which datasketch's affine32 scheme applies to each input hash
+_FMIX_SHIFT_1, _FMIX_MUL_1 = np.uint32(16), np.uint32(0x85EBCA6B)
+_FMIX_SHIFT_2, _FMIX_MUL_2 = np.uint32(13), np.uint32(0xC2B2AE35)
+_FMIX_SHIFT_3 = np.uint32(16)
+_DEDUPLICATE_ABOVE = 512  # shingles: a long text may repeat many; fewer rows for the minimum
+
+
+def _normalised(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text[:5_000]).lower()
+    return _NON_WORD.sub(" ", _DROP.sub(" ", text)).strip()
 
 
 def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
     """The character ``size``-grams of ``text`` after normalisation (a short text is one shingle)."""
-    text = unicodedata.normalize("NFKC", text[:5_000]).lower()
-    text = _NON_WORD.sub(" ", _DROP.sub(" ", text)).strip()
+    text = _normalised(text)
     if not text:
         return set()
     if len(text) <= size:
         return {text.encode("utf-8")}
     return {text[i : i + size].encode("utf-8") for i in range(len(text) - size + 1)}
+
+
+def _shingle_hashes(text: str) -> np.ndarray:
+    """``_hash32`` of each of ``shingles(text)`` as uint32, possibly repeated (empty for none)."""
+    text = _normalised(text)
+    if len(text) <= SHINGLE:
+        hashes = [crc32(text.encode("utf-8"))] if text else []
+    elif text.isascii():  # one byte per character: slice the encoded text once
+        data = text.encode("ascii")
+        hashes = [crc32(data[i : i + SHINGLE]) for i in range(len(data) - SHINGLE + 1)]
+    else:
+        hashes = [crc32(text[i : i + SHINGLE].encode("utf-8")) for i in range(len(text) - SHINGLE + 1)]
+    array = np.array(hashes, dtype=np.uint32)
+    return np.unique(array) if array.size > _DEDUPLICATE_ABOVE else array
+
+
+def _fmix32(hashes: np.ndarray) -> np.ndarray:
+    mixed = hashes ^ (hashes >> _FMIX_SHIFT_1)
+    mixed *= _FMIX_MUL_1
+    mixed ^= mixed >> _FMIX_SHIFT_2
+    mixed *= _FMIX_MUL_2
+    mixed ^= mixed >> _FMIX_SHIFT_3
+    return mixed
 
 
 def group_id_for(first_key: str) -> str:
@@ -64,6 +107,11 @@ class NearDuplicateIndex:
         self.num_perm = num_perm
         self.max_items = max_items
         self._template = MinHash(num_perm=num_perm, seed=seed, hashfunc=_hash32, scheme=_SCHEME)
+        # what every signature starts as: copied (sharing the permutations), then given its values
+        self._blank = MinHash(
+            num_perm=num_perm, hashfunc=_hash32, permutations=self._template.permutations, scheme=_SCHEME
+        )
+        self._a, self._b = self._template.permutations  # uint32, one per permutation
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self._items: OrderedDict[str, tuple[MinHash, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -73,16 +121,13 @@ class NearDuplicateIndex:
 
     def signature(self, text: str) -> MinHash | None:
         """The MinHash of ``text``, or None for a text without letters or digits."""
-        items = shingles(text)
-        if not items:
+        hashes = _shingle_hashes(text)
+        if not hashes.size:
             return None
-        m = MinHash(
-            num_perm=self.num_perm,
-            hashfunc=_hash32,
-            permutations=self._template.permutations,
-            scheme=_SCHEME,
-        )
-        m.update_batch(sorted(items))
+        permuted = np.multiply.outer(_fmix32(hashes), self._a)  # wraps around: mod 2**32, as in datasketch
+        permuted += self._b
+        m = copy.copy(self._blank)
+        m.hashvalues = permuted.min(axis=0)
         return m
 
     def to_bytes(self, minhash: MinHash) -> bytes:

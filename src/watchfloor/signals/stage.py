@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from watchfloor.model import Alert, Post, PostSignals, Spike, Watch, utcnow
+from watchfloor.model import Alert, Post, PostKey, PostSignals, Spike, Watch, utcnow
 from watchfloor.pipeline.scoring import score_hit
 from watchfloor.signals.bursts import BurstDetector, BurstSettings
 from watchfloor.signals.language import MIN_FILTER_CONFIDENCE, LanguageGuess, LanguageIdentifier
@@ -208,12 +208,14 @@ class SignalStage:
         """
         if not self._warmed:
             self._warm_from_store()
-        by_key: dict[object, PostSignals] = {}
+        by_key: dict[PostKey, PostSignals] = {}
+        created: dict[PostKey, datetime] = {}
         for post in batch.posts:
-            if post.key not in by_key:
-                by_key[post.key] = self.for_post(post, now)
+            key = post.key  # a new PostKey on every read: build and hash it once per post
+            created[key] = post.created_at  # the last copy's, as before
+            if key not in by_key:
+                by_key[key] = self.for_post(post, now)
         batch.signals.extend(by_key.values())
-        created = {post.key: post.created_at for post in batch.posts}
         for i, alert in enumerate(batch.alerts):
             watch = watches.get(alert.watch_id)
             if watch is not None:
