@@ -25,6 +25,13 @@ class ConfigError(RuntimeError):
     """The configuration is missing or wrong; the message says what to do."""
 
 
+# The embedded pipeline's micro-batch: at 10,000 posts/s (50,000 events/s) 500 events are
+# 10 ms of stream; when the stream is slower, a batch waits at most 20 ms for more events.
+# bench/pipeline.py measures the latency these give (docs/performance.md).
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_INTERVAL_S = 0.02
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path
@@ -34,8 +41,8 @@ class Settings:
     web_port: int = 8000
     secure_cookies: bool = False
     session_idle_minutes: int = 30  # a session ends after this long without a person's request (0: never)
-    batch_size: int = 500
-    batch_interval_s: float = 0.2
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S
 
     @property
     def config_path(self) -> Path:
@@ -105,8 +112,8 @@ def load_settings(home: Path | str | None = None) -> Settings:
         web_port=port,
         secure_cookies=_flag(env.get("WATCHFLOOR_SECURE_COOKIES") or web.get("secure_cookies", False)),
         session_idle_minutes=idle,
-        batch_size=int(pipeline.get("batch_size", 500)),  # type: ignore[arg-type]
-        batch_interval_s=float(pipeline.get("batch_interval_s", 0.2)),  # type: ignore[arg-type]
+        batch_size=int(pipeline.get("batch_size", DEFAULT_BATCH_SIZE)),  # type: ignore[arg-type]
+        batch_interval_s=float(pipeline.get("batch_interval_s", DEFAULT_BATCH_INTERVAL_S)),  # type: ignore[arg-type]
     )
 
 
@@ -126,9 +133,10 @@ secure_cookies = false
 session_idle_minutes = 30
 
 [pipeline]
-# A micro-batch is committed when it holds this many events or is this old.
+# A micro-batch is committed when it holds this many events or its first event is this
+# old (seconds). Smaller batches: lower latency, more commits (docs/performance.md).
 batch_size = 500
-batch_interval_s = 0.2
+batch_interval_s = 0.02
 
 # The scale-out deployment (WATCHFLOOR_BUS=nats://...: watchfloor ingest, worker, web) reads
 # its bus settings here; docs/deploy.md explains each one and its default.

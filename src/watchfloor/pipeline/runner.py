@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
+from watchfloor.config import DEFAULT_BATCH_INTERVAL_S, DEFAULT_BATCH_SIZE
 from watchfloor.model import RawEvent, utcnow
 from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.processing import MAX_IGNORED_KINDS, EventProcessor, PipelineStats, RateMeter
@@ -57,8 +58,8 @@ class Pipeline(EventProcessor):
         normaliser: Normaliser,
         store: Store,
         *,
-        batch_size: int = 500,
-        batch_interval_s: float = 0.2,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S,
         queue_size: int = 10_000,
         signal: AlertSignal | None = None,
         clock: Callable[[], datetime] = utcnow,
