@@ -4,17 +4,26 @@ the two-person unmask (scope, expiry, count, audit), key rotation and crypto-shr
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchfloor.governance.keys import KEYS_DIR, Keyring, KeyringError
-from watchfloor.governance.pseudonyms import HmacPseudonymiser, KeyedPseudonymiser, deployment_pseudonymiser
+from watchfloor.governance.pseudonyms import (
+    HmacPseudonymiser,
+    KeyedPseudonymiser,
+    deployment_pseudonymiser,
+    open_identity,
+)
 from watchfloor.governance.service import Governance, GovernanceError
-from watchfloor.model import AuthorizationKind, AuthorizationStatus, CaseStatus, Watch
+from watchfloor.model import AuthorizationKind, AuthorizationStatus, CaseStatus, Post, Watch, utcnow
 from watchfloor.pipeline.runner import Pipeline
 from watchfloor.sources.bluesky import JetstreamNormaliser
 from watchfloor.sources.replay import ReplaySource
@@ -136,6 +145,102 @@ def test_pipelines_side_by_side_keep_their_own_accounts(home: Path) -> None:
     threading.Thread(target=other_pipeline).start()
     assert done.wait(5)
     assert p.seal(mine) is not None
+
+
+def reference(secret: bytes, platform: str, account: str) -> str:
+    """The pseudonym as the module docstring defines it, with the standard library's HMAC."""
+    message = platform.encode() + b"\x00" + account.encode()
+    return "p:" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:16]
+
+
+NO_SURROGATES = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+def test_pseudonyms_have_not_changed() -> None:
+    assert HmacPseudonymiser(b"k" * 32)("bluesky", "did:plc:x") == "p:659bfa1b084b2e44"
+    assert HmacPseudonymiser(bytes(range(100)))("mastodon", "@a@b.example") == "p:ba4ad9aae5346264"  # key > 64 bytes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=200), NO_SURROGATES, NO_SURROGATES, st.sampled_from([0, 1, 2, 100_000]))
+def test_pseudonyms_are_the_hmac_whatever_the_secret_and_the_cache(
+    secret: bytes, platform: str, account: str, cache: int
+) -> None:
+    p = HmacPseudonymiser(secret, cache=cache)
+    expected = reference(secret, platform, account)
+    assert p(platform, account) == expected
+    assert p(platform, account) == expected  # from the cache, when there is one
+    assert p(platform + "x", account) == reference(secret, platform + "x", account)
+    assert p(platform, account) == expected
+
+
+def test_the_cache_of_clear_accounts_is_bounded_and_can_be_cleared() -> None:
+    p = HmacPseudonymiser(b"k" * 32, cache=3)
+    pseudonyms = [p("bluesky", f"did:plc:{i}") for i in range(10)]
+    assert list(p._cache) == [("bluesky", f"did:plc:{i}") for i in (7, 8, 9)]  # the most recent, no more
+    assert [p("bluesky", f"did:plc:{i}") for i in range(10)] == pseudonyms
+    p.clear()
+    assert not p._cache
+    assert HmacPseudonymiser(b"k" * 32, cache=0)("bluesky", "did:plc:1") == pseudonyms[1]
+
+
+def post_by(author: str) -> Post:
+    now = utcnow()
+    return Post("bluesky", f"at://{author}", "v1", now, now, "text", author)
+
+
+def test_a_pseudonym_from_the_cache_is_remembered_for_sealing(home: Path) -> None:
+    keyring = Keyring(home / KEYS_DIR)
+    p = KeyedPseudonymiser(keyring)
+    first, second = p("bluesky", "did:plc:first"), p("bluesky", "did:plc:second")
+    p.forget()  # a batch was committed
+    assert p.seal(first) is None and p.seal(second) is None
+    assert p("bluesky", "did:plc:first") == first  # the cached pseudonym, remembered again for this batch
+    batch = IngestBatch(source="s", cursor=None, posts=[post_by(first), post_by(second), post_by(first)])
+    p.seal_batch(batch)
+    assert [s.pseudonym for s in batch.identities] == [first]  # second was not seen since the last forget
+    assert open_identity(keyring, batch.identities[0]) == ("bluesky", "did:plc:first")
+    assert p.seal(first) is None  # and everything is forgotten again
+
+
+def test_a_rotation_starts_new_pseudonyms_and_drops_the_cached_accounts(home: Path) -> None:
+    keyring = Keyring(home / KEYS_DIR)
+    p = KeyedPseudonymiser(keyring)  # looks at the keyring every 5 s
+    eager = KeyedPseudonymiser(keyring, refresh_s=0)  # on every call
+    before = p("bluesky", "did:plc:x")
+    assert eager("bluesky", "did:plc:x") == before
+    old_epoch = p._current[1]
+    assert keyring.rotate() == 2
+    epoch, key = keyring.pseudonym_key()
+    after = eager("bluesky", "did:plc:x")
+    assert eager.epoch == epoch == 2 and after == HmacPseudonymiser(key)("bluesky", "did:plc:x") != before
+    assert p("bluesky", "did:plc:x") == before  # not yet picked up
+    p.refresh()
+    assert p.epoch == 2 and p("bluesky", "did:plc:x") == after
+    assert not old_epoch._cache  # the old epoch's clear accounts are gone with its key
+    sealed = p.seal(after)
+    assert sealed is not None and sealed.epoch == 2 and open_identity(keyring, sealed) == ("bluesky", "did:plc:x")
+
+
+def test_threads_share_the_cache_and_keep_their_own_accounts(home: Path) -> None:
+    keyring = Keyring(home / KEYS_DIR)
+    p = KeyedPseudonymiser(keyring, cache=16)  # small: evictions race between the threads
+    key = keyring.pseudonym_key()[1]
+    failures: list[str] = []
+
+    def pipeline(n: int) -> None:
+        mine = {p("bluesky", f"did:plc:{n}-{i % 40}") for i in range(3000)}
+        if mine != {reference(key, "bluesky", f"did:plc:{n}-{i}") for i in range(40)}:
+            failures.append(f"thread {n}: wrong pseudonyms")
+        if any(p.seal(pseudonym) is None for pseudonym in mine):
+            failures.append(f"thread {n}: an account was not remembered")
+
+    threads = [threading.Thread(target=pipeline, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not failures and len(p._current[1]._cache) <= 16
 
 
 # --------------------------------------------------------------------------- the unmask

@@ -11,7 +11,10 @@ batch being processed only, which account each pseudonym came from; before the b
 committed, :meth:`KeyedPseudonymiser.seal_batch` encrypts the *authors of the matched posts*
 (AES-256-GCM under the epoch's identity key, a key separate from the pseudonym key) into
 the batch, and forgets the rest. So identities are kept exactly for stored posts and are
-committed in the same transaction as those posts.
+committed in the same transaction as those posts. To spare the HMAC for accounts seen
+again, :class:`HmacPseudonymiser` also keeps a bounded cache of recent (platform, account)
+→ pseudonym pairs of its one key: clear accounts too, but in memory only, never on disk,
+and emptied when :class:`KeyedPseudonymiser` picks up a rotation.
 
 Which key: normalisers pseudonymise before matching, so the pseudonym cannot depend on
 which watch (and purpose) a post will match; one post may match watches of several
@@ -28,6 +31,7 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -45,17 +49,41 @@ NONCE_BYTES = 12
 
 
 class HmacPseudonymiser:
-    """HMAC-SHA256(secret, platform || 0x00 || account), shown as ``p:`` + 16 hex digits."""
+    """HMAC-SHA256(secret, platform || 0x00 || account), shown as ``p:`` + 16 hex digits.
 
-    def __init__(self, secret: bytes) -> None:
+    The keyed HMAC state is set up once and copied for each account (the standard library's
+    ``hmac``; setting it up afresh on every call costs more). The pseudonyms of the ``cache`` most recently computed
+    (platform, account) pairs are kept, so an account seen again costs a dictionary lookup:
+    that cache holds clear accounts, in memory only (never on disk), at most ``cache`` of
+    them, the oldest going first; :meth:`clear` empties it. ``cache=0`` keeps none.
+    """
+
+    def __init__(self, secret: bytes, *, cache: int = 100_000) -> None:
         if len(secret) < 32:
             raise ValueError("the pseudonym secret must be at least 32 bytes")
-        self._secret = secret
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+        self._cache_size = cache
+        self._cache: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._cache_lock = threading.Lock()  # a miss's evict-and-insert, so the bound holds across threads
 
     def __call__(self, platform: str, account: str) -> str:
-        message = platform.encode() + b"\x00" + account.encode()
-        digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
-        return PSEUDONYM_PREFIX + digest[:16]
+        cache = self._cache
+        pseudonym = cache.get((platform, account))
+        if pseudonym is None:
+            mac = self._keyed.copy()
+            mac.update(platform.encode() + b"\x00" + account.encode())
+            pseudonym = PSEUDONYM_PREFIX + mac.digest()[:8].hex()  # the first 16 hex digits
+            if self._cache_size > 0:
+                with self._cache_lock:
+                    while len(cache) >= self._cache_size:
+                        cache.popitem(last=False)  # the oldest
+                    cache[platform, account] = pseudonym
+        return pseudonym
+
+    def clear(self) -> None:
+        """Forget the cached accounts."""
+        with self._cache_lock:
+            self._cache.clear()
 
 
 class IdentityError(RuntimeError):
@@ -100,7 +128,12 @@ class KeyedPseudonymiser:
     disk) until :meth:`seal_batch` seals those a batch stores and forgets them all. That
     memory is per thread: a pipeline normalises, matches and seals one batch in one call of
     ``Pipeline.process`` on one thread, so pipelines running side by side never see (or
-    forget) each other's accounts.
+    forget) each other's accounts. Every call is remembered there, whether its pseudonym was
+    computed or found in the current epoch's :class:`HmacPseudonymiser` cache (at most
+    ``cache`` clear accounts, in memory only, shared by the threads and emptied when a
+    rotation is picked up).
+
+    A call takes the lock only when, every ``refresh_s`` seconds, it looks at the keyring.
     """
 
     def __init__(
@@ -110,28 +143,34 @@ class KeyedPseudonymiser:
         clock: Callable[[], datetime] = utcnow,
         refresh_s: float = 5.0,
         remember: int = 100_000,
+        cache: int = 100_000,
     ) -> None:
         self._keyring = keyring
         self._clock = clock
         self._refresh_s = refresh_s
         self._remember = remember
+        self._cache = cache
         self._lock = threading.Lock()
         self._local = threading.local()
         self._identity_keys: dict[int, bytes] = {}
-        self._checked = time.monotonic()
+        self._due = time.monotonic() + refresh_s
         self._load()
 
     def _load(self) -> None:
         mtime = self._keyring.manifest_mtime()
         epoch, key = self._keyring.pseudonym_key()
         identity_key = self._keyring.identity_key(epoch)
-        self._mtime, self.epoch, self._hmac = mtime, epoch, HmacPseudonymiser(key)
+        previous: tuple[int, HmacPseudonymiser] | None = getattr(self, "_current", None)
+        self._mtime, self.epoch = mtime, epoch
+        self._current = (epoch, HmacPseudonymiser(key, cache=self._cache))  # read in one step, without the lock
         self._identity_keys[epoch] = identity_key
+        if previous is not None:
+            previous[1].clear()  # the old epoch's clear accounts go with its key
 
     def refresh(self) -> None:
         """Reload the keys if the keyring changed (a rotation)."""
         with self._lock:
-            self._checked = time.monotonic()
+            self._due = time.monotonic() + self._refresh_s
             if self._keyring.manifest_mtime() != self._mtime:
                 self._load()
 
@@ -142,12 +181,14 @@ class KeyedPseudonymiser:
         return accounts
 
     def __call__(self, platform: str, account: str) -> str:
-        if time.monotonic() - self._checked >= self._refresh_s:
+        if time.monotonic() >= self._due:
             self.refresh()
-        with self._lock:
-            hmac_of, epoch = self._hmac, self.epoch
-        pseudonym = hmac_of(platform, account)
-        accounts = self._accounts()
+        epoch, pseudonymise = self._current
+        pseudonym = pseudonymise(platform, account)
+        try:
+            accounts: dict[str, tuple[str, str, int]] = self._local.accounts
+        except AttributeError:
+            accounts = self._accounts()
         if pseudonym not in accounts and len(accounts) >= self._remember:
             del accounts[next(iter(accounts))]  # the oldest
         accounts[pseudonym] = (platform, account, epoch)
