@@ -117,6 +117,8 @@ async def run_pipeline(
         queue_size=args.queue_size,
     )
     pipeline.before_commit.append(pseudonymise.seal_batch)
+    if args.signal_process:  # as `watchfloor run` does by default (signals/text_process.py)
+        await asyncio.to_thread(lambda: pipeline.signals.offload_texts().start().result())
     latencies: list[float] = []
     added: dict[int, float] = {}  # watch id -> when it was stored
     update_latency: dict[int, float] = {}
@@ -151,6 +153,7 @@ async def run_pipeline(
     seconds, cpu = time.monotonic() - start, time.process_time() - cpu
     if adder is not None:
         adder.cancel()
+    pipeline.signals.close_helper()
     store.close()
     return {
         "seconds": seconds,
@@ -204,6 +207,12 @@ def main() -> None:
     parser.add_argument("--queue-size", type=int, default=10_000)
     parser.add_argument(
         "--python-gc", action="store_true", help="keep Python's collector settings (no gc_pauses tuning)"
+    )
+    parser.add_argument(
+        "--no-signal-process",
+        dest="signal_process",
+        action="store_false",
+        help="compute the matched posts' signals in the pipeline, not in the helper process",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()

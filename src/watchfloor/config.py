@@ -43,6 +43,7 @@ class Settings:
     session_idle_minutes: int = 30  # a session ends after this long without a person's request (0: never)
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S
+    signal_process: bool = True  # `watchfloor run`: matched posts' per-text signals in a helper process
 
     @property
     def config_path(self) -> Path:
@@ -114,6 +115,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         session_idle_minutes=idle,
         batch_size=int(pipeline.get("batch_size", DEFAULT_BATCH_SIZE)),  # type: ignore[arg-type]
         batch_interval_s=float(pipeline.get("batch_interval_s", DEFAULT_BATCH_INTERVAL_S)),  # type: ignore[arg-type]
+        signal_process=_flag(pipeline.get("signal_process", True)),
     )
 
 
@@ -137,6 +139,9 @@ session_idle_minutes = 30
 # old (seconds). Smaller batches: lower latency, more commits (docs/performance.md).
 batch_size = 500
 batch_interval_s = 0.02
+# `watchfloor run`: compute the language, sentiment, toxicity and near-duplicate signature
+# of matched posts in one helper process, on another core (false: in the pipeline).
+signal_process = true
 
 # The scale-out deployment (WATCHFLOOR_BUS=nats://...: watchfloor ingest, worker, web) reads
 # its bus settings here; docs/deploy.md explains each one and its default.

@@ -25,6 +25,7 @@ from watchfloor.config import Settings
 from watchfloor.model import utcnow
 from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.runner import Pipeline, PipelineStats
+from watchfloor.signals.stage import stage_for
 from watchfloor.sources.backoff import Backoff
 from watchfloor.sources.base import Normaliser, Source, SourceFailed
 from watchfloor.sources.config import SourceConfig, SourceConfigError
@@ -275,9 +276,7 @@ class SourceSupervisor:
                 log.warning("source %s: gap: %s", gap.source, gap.reason)
                 await asyncio.to_thread(self.store.record_gap, gap)
 
-    async def _record_failure(
-        self, name: str, platform: str, message: str, health: SourceHealth | None = None
-    ) -> None:
+    async def _record_failure(self, name: str, platform: str, message: str, health: SourceHealth | None = None) -> None:
         health = health or SourceHealth(name, platform)
         health.failed(message)
         try:
@@ -332,6 +331,9 @@ async def run_embedded(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     alert_signal = AlertSignal()
+    signals = stage_for(store)
+    if settings.signal_process:  # matched posts' per-text signals on another core (signals/text_process.py)
+        signals.offload_texts()
     supervisor = SourceSupervisor(settings, store, fixed=fixed, build=build, only=only, alert_signal=alert_signal)
     from watchfloor.triage.floor import FloorTasks  # the watch floor's background work (queue, SLA, notify)
 
@@ -378,6 +380,8 @@ async def run_embedded(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        if signals.texts is not None:
+            await asyncio.to_thread(signals.close_helper)
     if on_tick:
         for pipeline in supervisor.started.values():
             on_tick(pipeline)

@@ -12,7 +12,7 @@ import pytest
 from watchfloor.model import Deletion, Post, Watch
 from watchfloor.pipeline.scoring import SCORE_FORMULA
 from watchfloor.signals.bursts import BurstDetector, BurstSettings
-from watchfloor.signals.stage import SignalStage, stage_for
+from watchfloor.signals.stage import PendingTexts, SignalStage, stage_for
 from watchfloor.store import IngestBatch, Store, open_store
 
 
@@ -86,7 +86,9 @@ def test_signals_never_change_which_posts_match(tmp_path, post, add_watch_to, ma
 class _NoSignals(SignalStage):
     """A stage that computes nothing (what the pipeline did before signals existed)."""
 
-    def annotate(self, batch: IngestBatch, watches: dict[int, Watch], now: datetime) -> None:
+    def annotate(
+        self, batch: IngestBatch, watches: dict[int, Watch], now: datetime, pending: PendingTexts | None = None
+    ) -> None:
         return None
 
     def filter_languages(self, post: Post) -> tuple[str, ...]:

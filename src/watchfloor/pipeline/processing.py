@@ -35,7 +35,7 @@ from watchfloor.model import (
 )
 from watchfloor.pipeline.scoring import score_hit
 from watchfloor.pipeline.watchset_cache import WatchSetCache
-from watchfloor.signals.stage import SignalStage, stage_for
+from watchfloor.signals.stage import PendingTexts, SignalStage, stage_for
 from watchfloor.sources.base import Normaliser
 from watchfloor.store import IngestBatch, Store
 
@@ -77,6 +77,16 @@ class RateMeter:
         return self.last_rate
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch normalised, matched, scored and sealed, whose signals may still be computing
+    in the helper process (signals/text_process.py): :meth:`EventProcessor.finish` completes it."""
+
+    batch: IngestBatch
+    now: datetime
+    texts: PendingTexts | None
+
+
 class EventProcessor:
     """One platform's normaliser, the compiled watch set, the signals, and the hooks."""
 
@@ -99,12 +109,18 @@ class EventProcessor:
         self.watch_sets = watch_sets or WatchSetCache(store, check_every_s=watch_check_s, clock=clock)
         self.signals = signals or stage_for(store)  # language, sentiment, toxicity, near-duplicates, bursts
         self.rate = RateMeter()
-        # Run at the end of processing, before the batch is committed (governance seals the
-        # matched posts' authors into the batch here: KeyedPseudonymiser.seal_batch).
+        # Run at the end of prepare(), on the thread that normalised the batch, before its
+        # signals are added and it is committed (governance seals the matched posts'
+        # authors into the batch here: KeyedPseudonymiser.seal_batch).
         self.before_commit: list[Callable[[IngestBatch], None]] = []
 
     def process_events(self, events: list[RawEvent], *, source: str, cursor: str | None) -> IngestBatch:
         """Normalise, match and score ``events`` into the batch ``source`` commits (with ``cursor``)."""
+        return self.finish(self.prepare(events, source=source, cursor=cursor))
+
+    def prepare(self, events: list[RawEvent], *, source: str, cursor: str | None) -> PreparedBatch:
+        """The first part of :meth:`process_events`: normalise, match, score, hand the matched
+        posts' texts to the signals' helper process (if there is one), run the hooks."""
         watch_set = self.watch_sets.current()
         now = self.clock()
         batch = IngestBatch(source=source, cursor=cursor)
@@ -165,9 +181,18 @@ class EventProcessor:
         batch.events_per_s = round(self.rate.add(len(events), time.monotonic()), 2)
         batch.last_event_at = latest
         batch.lag_s = None if latest is None else round(max(0.0, (now - latest).total_seconds()), 3)
-        self.signals.annotate(batch, self.watch_sets.watches, now)  # matched posts only; rescores alerts
+        texts = self.signals.prepare(batch)  # computed meanwhile, in the helper process if there is one
         for hook in self.before_commit:
             hook(batch)
+        return PreparedBatch(batch, now, texts)
+
+    def finish(self, prepared: PreparedBatch) -> IngestBatch:
+        """The second part of :meth:`process_events`: add the signals of the matched posts and
+        rescore their alerts. Batches must be finished in the order they were prepared (the
+        near-duplicate groups and burst counts follow the stream); the next batch may be
+        prepared meanwhile."""
+        batch = prepared.batch
+        self.signals.annotate(batch, self.watch_sets.watches, prepared.now, prepared.texts)
         return batch
 
     def _alert(self, post: Post, watch_id: int, explanation: Explanation, now: datetime) -> Alert:

@@ -1,8 +1,12 @@
 """Runs one source through the pipeline in micro-batches.
 
-    source.events(cursor) --queue--> batch --> normalise --> match --> score
+    source.events(cursor) --queue--> batch --> normalise --> match --> score --> seal   (prepare)
+        --> signals of the matched posts, rescore                                      (finish)
         --> store.commit_batch(posts, alerts, deletions, dead letters, cursor)  (one transaction)
         --> signal.publish(latest alert id)
+
+Batch N+1 is prepared while batch N is finished and committed (and, with the signals'
+helper process, while N's per-text signals are computed on another core).
 
 The cursor of the last event in a batch is committed in the same transaction as the
 batch's data, so a crash at any point resumes from the last commit: nothing acknowledged
@@ -30,7 +34,7 @@ from datetime import datetime
 from watchfloor.config import DEFAULT_BATCH_INTERVAL_S, DEFAULT_BATCH_SIZE
 from watchfloor.model import RawEvent, utcnow
 from watchfloor.pipeline.notify import AlertSignal
-from watchfloor.pipeline.processing import MAX_IGNORED_KINDS, EventProcessor, PipelineStats, RateMeter
+from watchfloor.pipeline.processing import MAX_IGNORED_KINDS, EventProcessor, PipelineStats, PreparedBatch, RateMeter
 from watchfloor.pipeline.store_retry import StoreRetry, StoreStillUnavailable
 from watchfloor.sources.base import Normaliser, Source
 from watchfloor.sources.health import SourceHealth
@@ -158,13 +162,15 @@ class Pipeline(EventProcessor):
                     room.set()
                 if batch and (ended or len(batch) >= self.batch_size or time.monotonic() >= deadline):
                     # processing reads the store too (the watch set's revision): retried the same way
-                    ingest = await self.store_retry.call(lambda events=batch: asyncio.to_thread(self.process, events))
+                    prepared = await self.store_retry.call(
+                        lambda events=batch: asyncio.to_thread(self.prepare_batch, events)
+                    )
                     batch = []
                     # Commits stay in order, one at a time; the next batch is read and matched
                     # while this one is written.
                     if committing is not None:
                         await committing
-                    committing = asyncio.ensure_future(self._commit(ingest))
+                    committing = asyncio.ensure_future(self._finish_and_commit(prepared))
                 if time.monotonic() >= deadline:
                     deadline = time.monotonic() + self.batch_interval_s
             if committing is not None:
@@ -180,6 +186,9 @@ class Pipeline(EventProcessor):
     async def _flush(self, events: list[RawEvent]) -> None:
         await self._commit(await self.store_retry.call(lambda: asyncio.to_thread(self.process, events)))
 
+    async def _finish_and_commit(self, prepared: PreparedBatch) -> None:
+        await self._commit(await asyncio.to_thread(self.finish, prepared))
+
     async def _commit(self, ingest: IngestBatch) -> None:
         # kept and retried while the store is unavailable; the consumer waits for this commit
         # before the next, so the queue fills and the reader holds the source back meanwhile
@@ -194,4 +203,8 @@ class Pipeline(EventProcessor):
     def process(self, events: list[RawEvent]) -> IngestBatch:
         """Normalise, match and score one batch of this source (pure CPU work; no I/O but the
         watch check); the batch carries the cursor of its last event."""
-        return self.process_events(events, source=self.source.name, cursor=events[-1].cursor if events else None)
+        return self.finish(self.prepare_batch(events))
+
+    def prepare_batch(self, events: list[RawEvent]) -> PreparedBatch:
+        """:meth:`process` up to the signals (:meth:`EventProcessor.prepare`)."""
+        return self.prepare(events, source=self.source.name, cursor=events[-1].cursor if events else None)

@@ -34,6 +34,9 @@ from watchfloor.signals.sentiment import SentimentAnalyzer
 from watchfloor.signals.toxicity import load_classifier
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from watchfloor.signals.text_process import TextItem, TextResult, TextSignalProcess
     from watchfloor.store import IngestBatch
 
 __all__ = ["SignalStage", "TextSignals", "post_key_text", "stage_for"]
@@ -112,6 +115,43 @@ class SignalStage:
         self._lock = threading.Lock()
         self._warmed = False
         self._store: weakref.ref[Any] | None = None
+        self.texts: TextSignalProcess | None = None  # per-text signals in a helper process, if started
+
+    # ------------------------------------------------------------------ helper process
+    def offload_texts(self) -> TextSignalProcess:
+        """From now on, compute the per-text signals in a helper process (signals/text_process.py),
+        started now; :meth:`prepare` hands each batch's texts to it."""
+        with self._lock:
+            if self.texts is None:
+                from watchfloor.signals.text_process import TextSignalProcess
+
+                self.texts = TextSignalProcess()
+                self.texts.start()
+            return self.texts
+
+    def close_helper(self) -> None:
+        """Stop the helper process (texts are computed in-process from then on)."""
+        with self._lock:
+            texts, self.texts = self.texts, None
+        if texts is not None:
+            texts.close()
+
+    def prepare(self, batch: IngestBatch) -> PendingTexts | None:
+        """Hand the texts of ``batch``'s matched posts to the helper process, if there is one;
+        :meth:`annotate` picks the results up. None: nothing to hand over."""
+        texts = self.texts
+        if texts is None or not batch.posts:
+            return None
+        keys: list[PostKey] = []
+        items: list[TextItem] = []
+        seen: set[PostKey] = set()
+        for post in batch.posts:
+            key = post.key
+            if key not in seen:
+                seen.add(key)
+                keys.append(key)
+                items.append((post.text, _declared(post)))
+        return PendingTexts(keys, texts.submit(items))
 
     # ------------------------------------------------------------------ language
     def _guess(self, text: str) -> LanguageGuess | None:
@@ -170,11 +210,17 @@ class SignalStage:
     def warmed(self) -> bool:
         return self._warmed
 
-    def for_post(self, post: Post, now: datetime | None = None) -> PostSignals:
-        """Every per-post signal of a matched post."""
-        text = self.text_signals(post.text, post.lang or (post.langs[0] if post.langs else None))
+    def for_post(self, post: Post, now: datetime | None = None, computed: TextResult | None = None) -> PostSignals:
+        """Every per-post signal of a matched post; ``computed``: its per-text signals and
+        signature, as the helper process computed them."""
         started = time.perf_counter()
-        signature = self.near_duplicates.signature(post.text)
+        if computed is None:
+            text = self.text_signals(post.text, _declared(post))
+            started = time.perf_counter()
+            signature = self.near_duplicates.signature(post.text)
+        else:
+            text, raw = computed
+            signature = None if raw is None else self.near_duplicates.from_bytes(raw)
         group = self.near_duplicates.add_signature(post_key_text(post), signature)
         self.costs.add("near_duplicates", time.perf_counter() - started)
         return PostSignals(
@@ -199,22 +245,31 @@ class SignalStage:
             return []
         return self.bursts.close(min(watermark, now), now)
 
-    def annotate(self, batch: IngestBatch, watches: dict[int, Watch], now: datetime) -> None:
+    def annotate(
+        self, batch: IngestBatch, watches: dict[int, Watch], now: datetime, pending: PendingTexts | None = None
+    ) -> None:
         """Add the signals of ``batch``'s matched posts, rescore its alerts with them, count
         the alerts for bursts and add the spikes of the windows this batch closed.
 
-        Called by the pipeline after matching, before the batch is committed. It adds to the
-        batch; it never removes a post or an alert.
+        Called by the pipeline after matching, before the batch is committed, one batch at a
+        time in stream order; ``pending`` is what :meth:`prepare` handed to the helper
+        process for this batch (waited for here; computed here if the helper failed). It
+        adds to the batch; it never removes a post or an alert.
         """
         if not self._warmed:
             self._warm_from_store()
+        computed: dict[PostKey, TextResult] = {}
+        if pending is not None and self.texts is not None:
+            results = self.texts.results(pending.future)
+            if results is not None:
+                computed = dict(zip(pending.keys, results, strict=True))
         by_key: dict[PostKey, PostSignals] = {}
         created: dict[PostKey, datetime] = {}
         for post in batch.posts:
             key = post.key  # a new PostKey on every read: build and hash it once per post
             created[key] = post.created_at  # the last copy's, as before
             if key not in by_key:
-                by_key[key] = self.for_post(post, now)
+                by_key[key] = self.for_post(post, now, computed.get(key))
         batch.signals.extend(by_key.values())
         for i, alert in enumerate(batch.alerts):
             watch = watches.get(alert.watch_id)
@@ -236,6 +291,18 @@ class SignalStage:
             log.exception("cannot restore the near-duplicate index; starting empty")
             return
         log.info("near-duplicate index restored with %d stored posts", restored)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTexts:
+    """The texts of one batch's matched posts, handed to the helper process."""
+
+    keys: list[PostKey]
+    future: Future[list[TextResult]] | None  # None: the helper could not take them
+
+
+def _declared(post: Post) -> str | None:
+    return post.lang or (post.langs[0] if post.langs else None)
 
 
 def rescored(alert: Alert, score: float, explanation: object) -> Alert:
