@@ -183,9 +183,6 @@ class Pipeline(EventProcessor):
             if committing is not None and not committing.done():
                 committing.cancel()
 
-    async def _flush(self, events: list[RawEvent]) -> None:
-        await self._commit(await self.store_retry.call(lambda: asyncio.to_thread(self.process, events)))
-
     async def _finish_and_commit(self, prepared: PreparedBatch) -> None:
         await self._commit(await asyncio.to_thread(self.finish, prepared))
 

@@ -151,9 +151,17 @@ class TextSignalProcess:
                 os.kill(started.result(), signal.SIGKILL)
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the helper: it finishes what it has, or is killed after ``timeout_s``."""
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            started, self._started = self._started, None
+        if pool is None:
+            return
+        closer = threading.Thread(target=pool.shutdown, kwargs={"cancel_futures": True}, daemon=True)
+        closer.start()
+        closer.join(timeout_s)
+        if closer.is_alive() and started is not None and started.done() and not started.exception():
+            with contextlib.suppress(ProcessLookupError):  # hung: stop it
+                os.kill(started.result(), signal.SIGKILL)
