@@ -76,3 +76,15 @@ def machine() -> str:
     except OSError:
         model = "?"
     return f"{cpus} CPUs ({model})"
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of another process so far (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(") ", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
