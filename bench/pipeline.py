@@ -261,8 +261,7 @@ def main() -> None:
 
         loads = [(f"{share:.0%} of capacity", capacity * share) for share in (0.25, 0.5, 0.8)]
         target_events = 10_000 / post_share
-        if target_events < capacity:
-            loads.append(("10,000 posts/s", target_events))
+        loads.append(("10,000 posts/s", target_events))  # the target, offered whatever the capacity
         rows = []
         for label, rate in loads:
             count = min(len(payloads), int(rate * open_seconds))
@@ -293,7 +292,10 @@ def main() -> None:
                 f"{r['p99_ms']:>7.1f} {r['p999_ms']:>8.1f}"
             )
         if target_events >= capacity:
-            print(f"10,000 posts/s ({target_events:,.0f} events/s) is above this machine's capacity: not offered")
+            print(
+                f"10,000 posts/s ({target_events:,.0f} events/s) was above the capacity measured in the closed loop: "
+                "the queue grows for as long as the run lasts, and so does the latency"
+            )
         update = [s for r in rows for s in r["update_latency_s"]]
         figures["watch_update_s"] = update
         if update:

@@ -65,15 +65,16 @@ class RateMeter:
     def __init__(self, window_s: float = 10.0) -> None:
         self._window_s = window_s
         self._samples: deque[tuple[float, int]] = deque()
+        self._total = 0  # the events of the samples in the window
         self.last_rate = 0.0
 
     def add(self, count: int, now: float) -> float:
         self._samples.append((now, count))
+        self._total += count
         while self._samples and now - self._samples[0][0] > self._window_s:
-            self._samples.popleft()
+            self._total -= self._samples.popleft()[1]
         span = now - self._samples[0][0] if len(self._samples) > 1 else 0.0
-        total = sum(c for _, c in self._samples)
-        self.last_rate = 0.0 if span <= 0 else (total - self._samples[0][1]) / span
+        self.last_rate = 0.0 if span <= 0 else (self._total - self._samples[0][1]) / span
         return self.last_rate
 
 
