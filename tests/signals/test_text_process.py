@@ -150,3 +150,10 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_batch_the_helper_cannot_compute_is_computed_here(helper: TextSignalProcess) -> None:
+    fallbacks, restarts = helper.fallbacks, helper.restarts
+    assert helper.results(helper.submit([(b"not a text", None)])) is None  # type: ignore[list-item]
+    assert (helper.fallbacks, helper.restarts) == (fallbacks + 1, restarts)  # the same helper goes on
+    assert helper.results(helper.submit(TEXTS[:2])) == compute_texts(TEXTS[:2])

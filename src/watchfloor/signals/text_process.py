@@ -131,6 +131,8 @@ class TextSignalProcess:
                 return future.result(timeout=self.timeout_s)
             except (BrokenProcessPool, TimeoutError, OSError) as exc:
                 self._replace(exc)
+            except Exception as exc:  # raised by the helper's own work: the helper is fine
+                log.warning("the text-signal helper could not compute a batch (%s: %s)", type(exc).__name__, exc)
         self.fallbacks += 1
         return None
 
