@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from watchfloor.governance.policy import load_policy
 from watchfloor.governance.service import Governance
 from watchfloor.model import Role, User, Watch, WatchStatus
 from watchfloor.store import Store, StoreError, open_store
+from watchfloor.store.migrations import scripts as migration_scripts
 from watchfloor.store.rows import ts, watch_row
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -152,10 +152,7 @@ def test_a_reader_that_follows_the_revision_misses_no_write(any_store_url: str) 
 
 
 def _scripts(dialect: str, up_to: int) -> list[tuple[int, str, str]]:
-    folder = resources.files(f"watchfloor.store.migrations.{dialect}")
-    scripts = [f for f in folder.iterdir() if f.name.endswith(".sql")]
-    found = sorted((int(f.name.split("_", 1)[0]), f.name, f.read_text(encoding="utf-8")) for f in scripts)
-    return [s for s in found if s[0] <= up_to]
+    return [(v, f.name, f.read_text(encoding="utf-8")) for v, f in migration_scripts(dialect) if v <= up_to]
 
 
 def _database_at_schema_7(url: str) -> None:

@@ -1,6 +1,9 @@
-"""The processing stage both deployments share: normalise -> match -> signals -> seal -> score.
+"""The processing stage both deployments share: normalise -> match -> score -> seal -> signals -> rescore.
 
     events of one platform ──► EventProcessor.process_events(events, source=..., cursor=...) ──► IngestBatch
+                               = finish(prepare(...)): prepare normalises, matches, scores, seals the
+                                 matched authors and hands the matched texts to the signals; finish adds
+                                 the signals and rescores (the embedded pipeline overlaps the two)
 
 The embedded :class:`~watchfloor.pipeline.runner.Pipeline` is an ``EventProcessor`` for one
 source (its ``process(events)`` hands over the source's name and the batch's cursor); the

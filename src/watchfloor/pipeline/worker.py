@@ -1,7 +1,7 @@
 """``watchfloor worker``: consume raw events from the bus, process them, commit, then acknowledge.
 
     bus.subscribe(platform, group).fetch(batch_size)          one loop per platform
-        ──► EventProcessor.process_events   (normalise → match → signals → seal → score: the
+        ──► EventProcessor.process_events   (normalise → match → score → seal → signals: the
                                              same stage as ``watchfloor run``, pipeline/processing.py)
         ──► store.commit_batch              (one per source in the fetched batch)
         ──► ack every message               (only after the commits returned)

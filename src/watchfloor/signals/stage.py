@@ -213,12 +213,12 @@ class SignalStage:
     def for_post(self, post: Post, now: datetime | None = None, computed: TextResult | None = None) -> PostSignals:
         """Every per-post signal of a matched post; ``computed``: its per-text signals and
         signature, as the helper process computed them."""
-        started = time.perf_counter()
         if computed is None:
             text = self.text_signals(post.text, _declared(post))
             started = time.perf_counter()
             signature = self.near_duplicates.signature(post.text)
         else:
+            started = time.perf_counter()
             text, raw = computed
             signature = None if raw is None else self.near_duplicates.from_bytes(raw)
         group = self.near_duplicates.add_signature(post_key_text(post), signature)

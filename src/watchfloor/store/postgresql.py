@@ -54,7 +54,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -62,6 +61,7 @@ import psycopg
 from watchfloor.model import Alert, SealedIdentity, utcnow
 from watchfloor.store.base import IngestBatch, IngestResult, StoreError, StoreUnavailable
 from watchfloor.store.dialect import POSTGRESQL, TransientStoreError
+from watchfloor.store.migrations import scripts as migration_scripts
 from watchfloor.store.open import redacted_url
 from watchfloor.store.pg_connection import PgConnection, pg_row, store_error
 from watchfloor.store.rows import alert_row, post_row, ts
@@ -234,13 +234,8 @@ class PostgreSQLStore(SQLStore):
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
                 " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-        scripts = sorted(
-            (f for f in resources.files("watchfloor.store.migrations.postgresql").iterdir() if f.name.endswith(".sql")),
-            key=lambda f: f.name,
-        )
         current = self.schema_version()
-        for script in scripts:
-            version = int(script.name.split("_", 1)[0])
+        for version, script in migration_scripts("postgresql"):
             if version <= current:
                 continue
             sql = script.read_text(encoding="utf-8")

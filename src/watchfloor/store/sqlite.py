@@ -6,11 +6,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from importlib import resources
 from pathlib import Path
 
 from watchfloor.store.base import StoreError, StoreUnavailable
 from watchfloor.store.dialect import SQLITE
+from watchfloor.store.migrations import scripts as migration_scripts
 from watchfloor.store.sql_store import SQLStore
 
 # SQLite's primary result codes that say "not now" rather than "never": busy or locked
@@ -110,12 +110,7 @@ class SQLiteStore(SQLStore):
     def migrate(self) -> int:
         conn = self._conn
         current = conn.execute("PRAGMA user_version").fetchone()[0]
-        scripts = sorted(
-            (f for f in resources.files("watchfloor.store.migrations.sqlite").iterdir() if f.name.endswith(".sql")),
-            key=lambda f: f.name,
-        )
-        for script in scripts:
-            version = int(script.name.split("_", 1)[0])
+        for version, script in migration_scripts("sqlite"):
             if version <= current:
                 continue
             sql = script.read_text(encoding="utf-8")
