@@ -68,6 +68,19 @@ async def test_streams_are_laid_out_as_documented(nats_url: str, bus_prefix: str
         await bus.close()
 
 
+async def settled(bus: NatsBus, sub=None, timeout_s: float = 5.0) -> None:
+    """Wait until the bluesky work queue (and ``sub``'s consumer) is empty, or ``timeout_s``.
+
+    Acks and terms are fire-and-forget: after a flush the server has them, and applies them
+    to the consumer and the work-queue stream a moment later. The caller asserts the end state."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if await bus.stream_messages("bluesky") == 0 and (sub is None or await sub.pending() == 0):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_publish_and_consume_round_trip_with_headers(nats_url: str, bus_prefix: str) -> None:
     bus = await connected(nats_url, bus_prefix)
     events = [demo_event(i, source="replay:/data/file one.jsonl") for i in range(50)]
@@ -83,6 +96,7 @@ async def test_publish_and_consume_round_trip_with_headers(nats_url: str, bus_pr
         for d in got:
             await d.ack()
         await bus.flush()
+        await settled(bus, sub)
         assert await sub.pending() == 0
         assert await bus.stream_messages("bluesky") == 0  # work queue: acknowledged events leave the bus
     finally:
@@ -200,6 +214,7 @@ async def test_a_message_whose_consumer_died_on_every_delivery_is_handed_over(na
         assert delivery.event == event and delivery.attempt == 2 and delivery.msg_id == message_id(event)
         await bus.dead_letter(delivery, "test reason")
         await delivery.term()
+        await settled(bus)
         assert await bus.stream_messages("bluesky") == 0
         dead = await bus.js.get_last_msg(dead_stream_name(bus_prefix), f"{bus_prefix}.dead.bluesky")
         assert dead.data == event.payload
