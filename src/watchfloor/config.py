@@ -44,6 +44,7 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S
     signal_process: bool = True  # `watchfloor run`: matched posts' per-text signals in a helper process
+    match_process: bool = True  # `watchfloor run`: normalise, match and seal in a helper process
 
     @property
     def config_path(self) -> Path:
@@ -116,6 +117,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         batch_size=int(pipeline.get("batch_size", DEFAULT_BATCH_SIZE)),  # type: ignore[arg-type]
         batch_interval_s=float(pipeline.get("batch_interval_s", DEFAULT_BATCH_INTERVAL_S)),  # type: ignore[arg-type]
         signal_process=_flag(pipeline.get("signal_process", True)),
+        match_process=_flag(pipeline.get("match_process", True)),
     )
 
 
@@ -142,6 +144,9 @@ batch_interval_s = 0.02
 # `watchfloor run`: compute the language, sentiment, toxicity and near-duplicate signature
 # of matched posts in one helper process, on another core (false: in the pipeline).
 signal_process = true
+# `watchfloor run`: normalise, pseudonymise, match and seal the sources' events in one helper
+# process, on another core, while the pipeline reads and commits (false: in the pipeline).
+match_process = true
 
 # The scale-out deployment (WATCHFLOOR_BUS=nats://...: watchfloor ingest, worker, web) reads
 # its bus settings here; docs/deploy.md explains each one and its default.

@@ -17,12 +17,13 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from watchfloor.config import Settings
 from watchfloor.model import utcnow
+from watchfloor.pipeline.match_process import MatchProcess, store_url_for_helper
 from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.runner import Pipeline, PipelineStats
 from watchfloor.signals.stage import stage_for
@@ -90,8 +91,10 @@ class SourceSupervisor:
         check_every_s: float = 2.0,
         health_every_s: float = 1.0,
         runner: Callable[[SourceRun], SourceRunner] | None = None,
+        match_process: MatchProcess | None = None,
     ) -> None:
         self.settings = settings
+        self.match_process = match_process  # the pipelines' batches are prepared there, if set
         self.runner = runner  # default: a Pipeline per source
         self.store = store
         self.fixed = list(fixed)
@@ -117,12 +120,7 @@ class SourceSupervisor:
         """The totals of every pipeline this supervisor ran."""
         total = PipelineStats()
         for stats in [self.finished, *(r.pipeline.stats for r in self.running.values())]:
-            for f in fields(PipelineStats):
-                if f.name == "ignored":
-                    for kind, n in stats.ignored.items():
-                        total.ignored[kind] = total.ignored.get(kind, 0) + n
-                else:
-                    setattr(total, f.name, getattr(total, f.name) + getattr(stats, f.name))
+            total.add(stats)
         return total
 
     async def run(self, stop: asyncio.Event) -> PipelineStats:
@@ -197,6 +195,7 @@ class SourceSupervisor:
                 batch_size=self.settings.batch_size,
                 batch_interval_s=self.settings.batch_interval_s,
                 signal=self.signal,
+                match_process=self.match_process,
             )
         )
         stop = asyncio.Event()
@@ -211,7 +210,7 @@ class SourceSupervisor:
             if not running.task.done():
                 continue
             del self.running[name]
-            self._add_finished(running.pipeline.stats)
+            self.finished.add(running.pipeline.stats)
             health = _health_of(running.run.source)
             error = None if running.task.cancelled() else running.task.exception()
             if error is None:
@@ -234,14 +233,6 @@ class SourceSupervisor:
                 waiting.until = asyncio.get_running_loop().time() + waiting.backoff.next_delay()
             waiting.config_stamp = running.config_stamp
             self.waiting[name] = waiting
-
-    def _add_finished(self, stats: PipelineStats) -> None:
-        for f in fields(PipelineStats):
-            if f.name == "ignored":
-                for kind, n in stats.ignored.items():
-                    self.finished.ignored[kind] = self.finished.ignored.get(kind, 0) + n
-            else:
-                setattr(self.finished, f.name, getattr(self.finished, f.name) + getattr(stats, f.name))
 
     # ------------------------------------------------------------------ health
     async def _persist_health_forever(self) -> None:
@@ -334,7 +325,13 @@ async def run_embedded(
     signals = stage_for(store)
     if settings.signal_process:  # matched posts' per-text signals on another core (signals/text_process.py)
         signals.offload_texts()
-    supervisor = SourceSupervisor(settings, store, fixed=fixed, build=build, only=only, alert_signal=alert_signal)
+    match_process = None
+    if settings.match_process and store_url_for_helper(store) is not None:
+        match_process = MatchProcess()  # normalise, match and seal on another core (pipeline/match_process.py)
+        match_process.start()
+    supervisor = SourceSupervisor(
+        settings, store, fixed=fixed, build=build, only=only, alert_signal=alert_signal, match_process=match_process
+    )
     from watchfloor.triage.floor import FloorTasks  # the watch floor's background work (queue, SLA, notify)
 
     floor = FloorTasks.start(settings, store)
@@ -382,6 +379,8 @@ async def run_embedded(
                 loop.remove_signal_handler(sig)
         if signals.texts is not None:
             await asyncio.to_thread(signals.close_helper)
+        if match_process is not None:
+            await asyncio.to_thread(match_process.close)
     if on_tick:
         for pipeline in supervisor.started.values():
             on_tick(pipeline)

@@ -42,7 +42,7 @@ def helper() -> Iterator[TextSignalProcess]:
 
 def test_the_helper_computes_what_the_pipeline_computes(helper: TextSignalProcess) -> None:
     items = list(TEXTS)
-    from_helper = helper.results(helper.submit(items))
+    from_helper = helper.results(helper.submit_texts(items))
     assert from_helper is not None
     here = SignalStage()
     index = here.near_duplicates
@@ -107,11 +107,11 @@ def test_a_killed_helper_is_replaced_and_its_batch_computed_here() -> None:
         pid = process.start().result(timeout=120)
         assert process.helper_pid() == pid != os.getpid()
         busy = [(f"{TEXTS[1][0]} {n}", "en") for n in range(5_000)]  # seconds of work: killed midway
-        future = process.submit(busy)
+        future = process.submit_texts(busy)
         os.kill(pid, signal.SIGKILL)
         assert process.results(future) is None  # the caller computes this batch itself
         assert (process.restarts, process.fallbacks) == (1, 1)
-        again = process.results(process.submit([("The river is rising.", "en")]))  # a new helper
+        again = process.results(process.submit_texts([("The river is rising.", "en")]))  # a new helper
         assert again == compute_texts([("The river is rising.", "en")])
         assert process.helper_pid() not in (None, pid)
     finally:
@@ -154,6 +154,6 @@ def _alive(pid: int) -> bool:
 
 def test_a_batch_the_helper_cannot_compute_is_computed_here(helper: TextSignalProcess) -> None:
     fallbacks, restarts = helper.fallbacks, helper.restarts
-    assert helper.results(helper.submit([(b"not a text", None)])) is None  # type: ignore[list-item]
+    assert helper.results(helper.submit_texts([(b"not a text", None)])) is None  # type: ignore[list-item]
     assert (helper.fallbacks, helper.restarts) == (fallbacks + 1, restarts)  # the same helper goes on
-    assert helper.results(helper.submit(TEXTS[:2])) == compute_texts(TEXTS[:2])
+    assert helper.results(helper.submit_texts(TEXTS[:2])) == compute_texts(TEXTS[:2])

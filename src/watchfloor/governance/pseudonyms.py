@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -62,6 +63,7 @@ class HmacPseudonymiser:
         if len(secret) < 32:
             raise ValueError("the pseudonym secret must be at least 32 bytes")
         self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+        self._secret = secret
         self._cache_size = cache
         self._cache: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._cache_lock = threading.Lock()  # a miss's evict-and-insert, so the bound holds across threads
@@ -79,6 +81,13 @@ class HmacPseudonymiser:
                         cache.popitem(last=False)  # the oldest
                     cache[platform, account] = pseudonym
         return pseudonym
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # to a helper process (pipeline/match_process.py): the secret, without the cache
+        return (HmacPseudonymiser, (self._secret,), {"_cache_size": self._cache_size})
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self._cache_size = state["_cache_size"]
 
     def clear(self) -> None:
         """Forget the cached accounts."""
@@ -156,6 +165,12 @@ class KeyedPseudonymiser:
         self._due = time.monotonic() + refresh_s
         self._load()
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # to a helper process (pipeline/match_process.py): the keyring's folder, never a key;
+        # the copy reads its keys there, and picks up rotations as this one does
+        options = {"clock": self._clock, "refresh_s": self._refresh_s, "remember": self._remember, "cache": self._cache}
+        return (_keyed_pseudonymiser, (self._keyring, options))
+
     def _load(self) -> None:
         mtime = self._keyring.manifest_mtime()
         epoch, key = self._keyring.pseudonym_key()
@@ -226,6 +241,10 @@ class KeyedPseudonymiser:
             if sealed is not None:
                 batch.identities.append(sealed)
         self.forget()
+
+
+def _keyed_pseudonymiser(keyring: Keyring, options: dict[str, Any]) -> KeyedPseudonymiser:
+    return KeyedPseudonymiser(keyring, **options)
 
 
 def deployment_pseudonymiser(home: Path) -> KeyedPseudonymiser:

@@ -22,7 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from watchfloor.model import (
@@ -34,6 +34,7 @@ from watchfloor.model import (
     MalformedEvent,
     Post,
     RawEvent,
+    Watch,
     utcnow,
 )
 from watchfloor.pipeline.scoring import score_hit
@@ -60,6 +61,18 @@ class PipelineStats:
     batches: int = 0
     ignored: dict[str, int] = field(default_factory=dict)
     store_retries: int = 0  # commits tried again while the store was unavailable (pipeline/store_retry.py)
+
+    def add(self, other: PipelineStats, *, max_kinds: int | None = None) -> None:
+        """Add ``other``'s figures to these; with ``max_kinds``, ignored kinds beyond that
+        many are tallied as "other" (kinds come from the network)."""
+        for f in fields(PipelineStats):
+            if f.name != "ignored":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        ignored = self.ignored
+        for kind, n in other.ignored.items():
+            if max_kinds is not None and kind not in ignored and len(ignored) >= max_kinds:
+                kind = "other"
+            ignored[kind] = ignored.get(kind, 0) + n
 
 
 class RateMeter:
@@ -89,6 +102,7 @@ class PreparedBatch:
     batch: IngestBatch
     now: datetime
     texts: PendingTexts | None
+    watches: dict[int, Watch] | None = None  # prepared elsewhere: the watches its alerts name (match_process.py)
 
 
 class EventProcessor:
@@ -196,7 +210,8 @@ class EventProcessor:
         near-duplicate groups and burst counts follow the stream); the next batch may be
         prepared meanwhile."""
         batch = prepared.batch
-        self.signals.annotate(batch, self.watch_sets.watches, prepared.now, prepared.texts)
+        watches = self.watch_sets.watches if prepared.watches is None else prepared.watches
+        self.signals.annotate(batch, watches, prepared.now, prepared.texts)
         return batch
 
     def _alert(self, post: Post, watch_id: int, explanation: Explanation, now: datetime) -> Alert:

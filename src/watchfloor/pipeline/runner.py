@@ -6,7 +6,9 @@
         --> signal.publish(latest alert id)
 
 Batch N+1 is prepared while batch N is finished and committed (and, with the signals'
-helper process, while N's per-text signals are computed on another core).
+helper process, while N's per-text signals are computed on another core). With a match
+helper (pipeline/match_process.py), the preparing itself — normalise, match, score, seal —
+runs in another process, and this one reads the source, adds the signals and commits.
 
 The cursor of the last event in a batch is committed in the same transaction as the
 batch's data, so a crash at any point resumes from the last commit: nothing acknowledged
@@ -33,6 +35,7 @@ from datetime import datetime
 
 from watchfloor.config import DEFAULT_BATCH_INTERVAL_S, DEFAULT_BATCH_SIZE
 from watchfloor.model import RawEvent, utcnow
+from watchfloor.pipeline.match_process import MatchedBatch, MatchProcess, MatchRecipe, recipe_for
 from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.processing import MAX_IGNORED_KINDS, EventProcessor, PipelineStats, PreparedBatch, RateMeter
 from watchfloor.pipeline.store_retry import StoreRetry, StoreStillUnavailable
@@ -45,7 +48,13 @@ log = logging.getLogger(__name__)
 __all__ = ["MAX_IGNORED_KINDS", "Pipeline", "PipelineStats", "RateMeter"]
 
 _END = object()  # the source's iterator ended
+MAX_IN_FLIGHT = 3  # batches handed to the match helper and not yet committed
 STOP_GRACE_S = 10.0  # after a stop, how long a commit is still retried while the store is unavailable
+
+
+def _retrieved(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class Pipeline(EventProcessor):
@@ -68,6 +77,7 @@ class Pipeline(EventProcessor):
         signal: AlertSignal | None = None,
         clock: Callable[[], datetime] = utcnow,
         watch_check_s: float = 0.5,
+        match_process: MatchProcess | None = None,
     ) -> None:
         if normaliser.platform != source.platform:
             raise ValueError(f"normaliser for {normaliser.platform!r} cannot read {source.platform!r} events")
@@ -76,6 +86,9 @@ class Pipeline(EventProcessor):
         self.batch_size = batch_size
         self.batch_interval_s = batch_interval_s
         self.signal = signal
+        self.watch_check_s = watch_check_s
+        self.match_process = match_process  # prepares the batches in a helper process, if set
+        self._recipe: tuple[tuple[object, ...], MatchRecipe | None] | None = None  # (hooks, recipe) sent
         self._queue_size = queue_size
         self._pending: deque[object] = deque()
         self._ready = asyncio.Event()  # something is pending
@@ -137,7 +150,8 @@ class Pipeline(EventProcessor):
         deadline = time.monotonic() + self.batch_interval_s
         pending, ready, room = self._pending, self._ready, self._room
         waiter: asyncio.Future[object] | None = None
-        committing: asyncio.Task[None] | None = None  # the previous batch's commit
+        committing: asyncio.Future[None] | None = None  # the previous batch's commit
+        in_flight: deque[asyncio.Future[None]] = deque()  # batches in the match helper, oldest first
         ended = False
         try:
             while not ended:
@@ -161,16 +175,25 @@ class Pipeline(EventProcessor):
                 if len(pending) < self._queue_size:
                     room.set()
                 if batch and (ended or len(batch) >= self.batch_size or time.monotonic() >= deadline):
-                    # processing reads the store too (the watch set's revision): retried the same way
-                    prepared = await self.store_retry.call(
-                        lambda events=batch: asyncio.to_thread(self.prepare_batch, events)
-                    )
+                    recipe = self._match_recipe() if self.match_process is not None else None
+                    if recipe is not None:
+                        # In the match helper, in order; up to MAX_IN_FLIGHT batches queued
+                        # there, so it always has the next one while this process commits.
+                        committing = asyncio.ensure_future(self._in_order(committing, batch, recipe))
+                        in_flight.append(committing)
+                        if len(in_flight) > MAX_IN_FLIGHT:
+                            await in_flight.popleft()
+                    else:
+                        # processing reads the store too (the watch set's revision): retried the same way
+                        prepared = await self.store_retry.call(
+                            lambda events=batch: asyncio.to_thread(self.prepare_batch, events)
+                        )
+                        # Commits stay in order, one at a time; the next batch is read and matched
+                        # while this one is written.
+                        if committing is not None:
+                            await committing
+                        committing = asyncio.ensure_future(self._finish_and_commit(prepared))
                     batch = []
-                    # Commits stay in order, one at a time; the next batch is read and matched
-                    # while this one is written.
-                    if committing is not None:
-                        await committing
-                    committing = asyncio.ensure_future(self._finish_and_commit(prepared))
                 if time.monotonic() >= deadline:
                     deadline = time.monotonic() + self.batch_interval_s
             if committing is not None:
@@ -182,6 +205,36 @@ class Pipeline(EventProcessor):
                 waiter.cancel()
             if committing is not None and not committing.done():
                 committing.cancel()
+
+    async def _in_order(
+        self, previous: asyncio.Future[None] | None, events: list[RawEvent], recipe: MatchRecipe
+    ) -> None:
+        """One batch through the match helper: handed over at once, then finished and
+        committed after the batch before it (prepared here instead if the helper failed)."""
+        assert self.match_process is not None
+        cursor = events[-1].cursor
+        helper = self.match_process
+        handed = helper.submit_batch(recipe, events, source=self.source.name, cursor=cursor)
+        if handed is not None:
+            waiter = asyncio.wrap_future(handed)
+            waiter.add_done_callback(_retrieved)  # collect() reports a failure, not the event loop
+            await asyncio.wait({waiter}, timeout=helper.timeout_for(recipe))
+        matched = helper.collect(handed, recipe, timeout_s=0)  # None: failed, or still not done (hung)
+        prepared = None if matched is None else self._adopt(matched, len(events))  # its texts go to their helper now
+        if previous is not None:
+            await previous
+        if prepared is None:  # the helper failed: here, as without it (after the batch before, so in order)
+            prepared = await self.store_retry.call(
+                lambda: asyncio.to_thread(self.prepare, events, source=self.source.name, cursor=cursor)
+            )
+        await self._finish_and_commit(prepared)
+
+    def _adopt(self, matched: MatchedBatch, events: int) -> PreparedBatch:
+        """A batch the match helper prepared, as :meth:`prepare` would have returned it."""
+        batch = matched.batch
+        self.stats.add(matched.stats, max_kinds=MAX_IGNORED_KINDS)
+        batch.events_per_s = round(self.rate.add(events, time.monotonic()), 2)
+        return PreparedBatch(batch, matched.now, self.signals.prepare(batch), matched.watches)
 
     async def _finish_and_commit(self, prepared: PreparedBatch) -> None:
         await self._commit(await asyncio.to_thread(self.finish, prepared))
@@ -203,5 +256,22 @@ class Pipeline(EventProcessor):
         return self.finish(self.prepare_batch(events))
 
     def prepare_batch(self, events: list[RawEvent]) -> PreparedBatch:
-        """:meth:`process` up to the signals (:meth:`EventProcessor.prepare`)."""
-        return self.prepare(events, source=self.source.name, cursor=events[-1].cursor if events else None)
+        """:meth:`process` up to the signals (:meth:`EventProcessor.prepare`), in the match
+        helper if there is one and it can take this pipeline's batches, else here."""
+        cursor = events[-1].cursor if events else None
+        recipe = self._match_recipe() if self.match_process is not None and events else None
+        if recipe is not None:
+            assert self.match_process is not None
+            matched = self.match_process.prepare(recipe, events, source=self.source.name, cursor=cursor)
+            if matched is not None:
+                return self._adopt(matched, len(events))
+        return self.prepare(events, source=self.source.name, cursor=cursor)
+
+    def _match_recipe(self) -> MatchRecipe | None:
+        """What the match helper needs for this pipeline, made again if the hooks changed;
+        None when it cannot be sent (said once)."""
+        hooks = tuple(self.before_commit)
+        if self._recipe is None or self._recipe[0] != hooks:
+            recipe = recipe_for(self.store, self.normaliser, hooks, self.clock, self.watch_check_s)
+            self._recipe = (hooks, recipe)
+        return self._recipe[1]

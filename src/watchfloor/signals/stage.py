@@ -151,7 +151,7 @@ class SignalStage:
                 seen.add(key)
                 keys.append(key)
                 items.append((post.text, _declared(post)))
-        return PendingTexts(keys, texts.submit(items))
+        return PendingTexts(keys, texts.submit_texts(items))
 
     # ------------------------------------------------------------------ language
     def _guess(self, text: str) -> LanguageGuess | None:
