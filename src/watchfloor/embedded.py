@@ -1,5 +1,11 @@
 """The embedded deployment: one process runs the pipelines and the web UI on one event loop.
 
+Two helper processes take pure work off that loop's core (docs/operations.md#helper-processes):
+the match helper normalises, matches and seals every pipeline's batches
+(pipeline/match_process.py, ``[pipeline] match_process``), and the text-signal helper
+computes the matched posts' per-text signals (signals/text_process.py, ``[pipeline]
+signal_process``).
+
 Each source gets its own :class:`~watchfloor.pipeline.runner.Pipeline` (its own cursor,
 batches and figures). :class:`SourceSupervisor` starts them, persists each live
 source's health (connected, reconnects, errors, rate limits, quota) once a second and
