@@ -25,7 +25,8 @@ from tests.reliability.conftest import Processes, embedded_reference, free_port,
 
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
 from watchfloor.model import RawEvent
-from watchfloor.pipeline.runner import Pipeline
+from watchfloor.pipeline.match_process import MatchProcess
+from watchfloor.pipeline.runner import MAX_IN_FLIGHT, Pipeline
 from watchfloor.sources.bluesky import JetstreamNormaliser
 from watchfloor.sources.replay import ReplaySource
 from watchfloor.store import IngestBatch, StoreUnavailable
@@ -102,9 +103,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("kind", ["locked", "disk-full"])
+@pytest.mark.parametrize(
+    ("kind", "matched_in"), [("locked", "pipeline"), ("disk-full", "pipeline"), ("locked", "match helper")]
+)
 def test_the_embedded_pipeline_holds_the_source_back_and_retries_until_the_store_is_writable(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+    kind: str, matched_in: str, tmp_path: Path, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = request.getfixturevalue("small_disk") if kind == "disk-full" else tmp_path / "db"
     home = tmp_path / "var"
@@ -117,9 +120,10 @@ def test_the_embedded_pipeline_holds_the_source_back_and_retries_until_the_store
     store = SQLiteStore(db, busy_timeout_ms=300)  # a lock outlasts this timeout by far
     store.migrate()
     source = CountingSource(ReplaySource(recording))
+    helper = MatchProcess() if matched_in == "match helper" else None  # batches in flight there too
     pipeline = Pipeline(
         source, JetstreamNormaliser(HmacPseudonymiser(b"k" * 32)), store,
-        batch_size=BATCH, batch_interval_s=0.05, queue_size=QUEUE,
+        batch_size=BATCH, batch_interval_s=0.05, queue_size=QUEUE, match_process=helper,
     )  # fmt: skip
     fault = Fault(kind, db)
 
@@ -136,12 +140,15 @@ def test_the_embedded_pipeline_holds_the_source_back_and_retries_until_the_store
     finally:
         fault.end() if not fault.ended.is_set() else None
         store.close()
+        if helper is not None:
+            helper.close()
 
     assert fault.begun_at is not None and fault.ended.is_set()
     # backpressure: a second before the store came back the reader had long stopped, holding
     # no more than the queue and the batches in hand
     taken_at_end = fault.taken_before_end[0]
-    assert taken_at_end <= BATCH + QUEUE + 2 * BATCH + 1, taken_at_end
+    in_hand = 2 if helper is None else MAX_IN_FLIGHT + 2  # batches being committed, prepared, or in the helper
+    assert taken_at_end <= BATCH + QUEUE + in_hand * BATCH + 1, taken_at_end
     assert taken_at_end < EVENTS
     # retried, logged once for the one outage, and everything stored exactly once
     assert stats.store_retries >= 3, stats
@@ -156,6 +163,8 @@ def test_the_embedded_pipeline_holds_the_source_back_and_retries_until_the_store
     assert all("available again" in m for m in outage_logs[1::2]), outage_logs
     assert stats.events == EVENTS
     expected.check(read_contents(f"sqlite:///{db}"), in_order=True)
+    if helper is not None:
+        assert helper.fallbacks == 0  # the outage was the store's: every batch still went through the helper
 
 
 def refused_by_sqlite(sql: str, *, lock_first: bool = False, path: Path | None = None) -> sqlite3.Error:

@@ -152,6 +152,7 @@ class Pipeline(EventProcessor):
         waiter: asyncio.Future[object] | None = None
         committing: asyncio.Future[None] | None = None  # the previous batch's commit
         in_flight: deque[asyncio.Future[None]] = deque()  # batches in the match helper, oldest first
+        finishing: asyncio.Future[None] | None = None  # the last of them: finished (signals added)
         ended = False
         try:
             while not ended:
@@ -179,7 +180,11 @@ class Pipeline(EventProcessor):
                     if recipe is not None:
                         # In the match helper, in order; up to MAX_IN_FLIGHT batches queued
                         # there, so it always has the next one while this process commits.
-                        committing = asyncio.ensure_future(self._in_order(committing, batch, recipe))
+                        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                        finished.add_done_callback(_retrieved)  # a failure is raised by its commit's task
+                        previous = None if committing is None else (finishing or committing, committing)
+                        committing = asyncio.ensure_future(self._in_order(previous, finished, batch, recipe))
+                        finishing = finished
                         in_flight.append(committing)
                         if len(in_flight) > MAX_IN_FLIGHT:
                             await in_flight.popleft()
@@ -193,6 +198,7 @@ class Pipeline(EventProcessor):
                         if committing is not None:
                             await committing
                         committing = asyncio.ensure_future(self._finish_and_commit(prepared))
+                        finishing = None  # finished within its commit's task
                     batch = []
                 if time.monotonic() >= deadline:
                     deadline = time.monotonic() + self.batch_interval_s
@@ -207,27 +213,45 @@ class Pipeline(EventProcessor):
                 committing.cancel()
 
     async def _in_order(
-        self, previous: asyncio.Future[None] | None, events: list[RawEvent], recipe: MatchRecipe
+        self,
+        previous: tuple[asyncio.Future[None], asyncio.Future[None]] | None,
+        finished: asyncio.Future[None],
+        events: list[RawEvent],
+        recipe: MatchRecipe,
     ) -> None:
-        """One batch through the match helper: handed over at once, then finished and
-        committed after the batch before it (prepared here instead if the helper failed)."""
+        """One batch through the match helper: handed over at once; then finished after the
+        batch before it was finished (``previous``: its finished and committed futures; this
+        batch's ``finished`` is set here), and committed after that batch was committed. So a
+        batch's signals are added while the one before is written, and both stay in order.
+        The batch is prepared here instead if the helper failed."""
         assert self.match_process is not None
         cursor = events[-1].cursor
         helper = self.match_process
-        handed = helper.submit_batch(recipe, events, source=self.source.name, cursor=cursor)
-        if handed is not None:
-            waiter = asyncio.wrap_future(handed)
-            waiter.add_done_callback(_retrieved)  # collect() reports a failure, not the event loop
-            await asyncio.wait({waiter}, timeout=helper.timeout_for(recipe))
-        matched = helper.collect(handed, recipe, timeout_s=0)  # None: failed, or still not done (hung)
-        prepared = None if matched is None else self._adopt(matched, len(events))  # its texts go to their helper now
+        try:
+            handed = helper.submit_batch(recipe, events, source=self.source.name, cursor=cursor)
+            if handed is not None:
+                waiter = asyncio.wrap_future(handed)
+                waiter.add_done_callback(_retrieved)  # collect() reports a failure, not the event loop
+                await asyncio.wait({waiter}, timeout=helper.timeout_for(recipe))
+            matched = helper.collect(handed, recipe, timeout_s=0)  # None: failed, or still not done (hung)
+            prepared = None if matched is None else self._adopt(matched, len(events))  # texts go to their helper now
+            if previous is not None:
+                await previous[0]
+            if prepared is None:  # the helper failed: here, as without it (after the batch before, so in order)
+                prepared = await self.store_retry.call(
+                    lambda: asyncio.to_thread(self.prepare, events, source=self.source.name, cursor=cursor)
+                )
+            ingest = await asyncio.to_thread(self.finish, prepared)
+        except Exception as exc:
+            finished.set_exception(exc)
+            raise
+        except BaseException:  # cancelled
+            finished.cancel()
+            raise
+        finished.set_result(None)
         if previous is not None:
-            await previous
-        if prepared is None:  # the helper failed: here, as without it (after the batch before, so in order)
-            prepared = await self.store_retry.call(
-                lambda: asyncio.to_thread(self.prepare, events, source=self.source.name, cursor=cursor)
-            )
-        await self._finish_and_commit(prepared)
+            await previous[1]
+        await self._commit(ingest)
 
     def _adopt(self, matched: MatchedBatch, events: int) -> PreparedBatch:
         """A batch the match helper prepared, as :meth:`prepare` would have returned it."""
