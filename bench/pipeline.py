@@ -4,11 +4,16 @@ Prints figures; asserts nothing.
 
     .venv/bin/python bench/pipeline.py            # full run (several minutes)
     .venv/bin/python bench/pipeline.py --quick    # about a minute or two
+    .venv/bin/python bench/pipeline.py --quick --no-match-process   # the baseline: all in one process
+
+The pipeline is built as `watchfloor run` builds it: the match helper process normalises,
+matches and seals (pipeline/match_process.py), the text-signal helper computes the matched
+posts' signals, the pipeline's process reads, adds the signals and commits.
 
 1. Closed loop: events are handed to the pipeline as fast as it takes them; posts/s and
    events/s are the capacity.
-2. Open loop: Poisson arrivals at 25 %, 50 % and 80 % of that capacity (and at 10,000
-   posts/s when that is below capacity); latency is from an event's *scheduled* arrival to
+2. Open loop: Poisson arrivals at 25 %, 50 % and 80 % of that capacity, and at 10,000
+   posts/s (the target) whatever the capacity; latency is from an event's *scheduled* arrival to
    the commit of its alert (so a late source counts against the pipeline), p50/p99/p99.9.
 3. Watch updates: during a run, watches for words that are already in the stream are
    added to the store; latency is from the store write to the commit of the first alert.
