@@ -1,5 +1,6 @@
 """kill -9 of `watchfloor run` at random points: the final store equals an uninterrupted run's,
-nothing is doubled, and the committed cursor never goes backwards.
+nothing is doubled, the committed cursor never goes backwards, and no helper process
+(the match helper, the text-signal helper) outlives a killed run.
 
 At least ``WATCHFLOOR_CRASH_TRIALS`` (default 50) kills: most land while batches are being
 matched and committed, about one in five lands during start-up (opening the store, loading
@@ -52,6 +53,28 @@ def committed_cursor(home: Path) -> int:
 
 
 @pytest.mark.slow
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` now (from each process's parent in /proc)."""
+    found: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii").rsplit(") ", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, UnicodeDecodeError):
+            continue
+        if int(fields[1]) == pid:  # the field after the state: the parent's process id
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 @pytest.mark.timeout(1200)
 def test_kill_9_at_random_points_loses_and_doubles_nothing(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
@@ -68,7 +91,7 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(tmp_path: Path) -> No
     rng = random.Random(20261125)
     env = {**os.environ, "WATCHFLOOR_HOME": str(crashed)}
     cursors: list[int] = []
-    kills = 0
+    kills = started_helpers = 0
     for _ in range(TRIALS * 4):
         proc = subprocess.Popen(
             [*CLI, "run", "--replay", str(events), "--no-web"],
@@ -87,10 +110,17 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(tmp_path: Path) -> No
             while proc.poll() is None and time.monotonic() < deadline and committed_cursor(crashed) == before:
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.5))
+        helpers = children(proc.pid)  # the match and text-signal helpers, once started
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=60)
+        for pid in helpers:  # a killed run leaves no helper behind
+            deadline = time.monotonic() + 10
+            while alive(pid):
+                assert time.monotonic() < deadline, f"helper {pid} outlived its killed parent"
+                time.sleep(0.05)
+        started_helpers += len(helpers)
         alerts, posts, cursor = snapshot(crashed)
         assert len(alerts) == len(set(alerts)) and len(posts) == len(set(posts))
         position = int(cursor or 0)
@@ -99,6 +129,7 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(tmp_path: Path) -> No
         if kills >= TRIALS or position == size:
             break
     assert kills >= TRIALS, f"only {kills} of {TRIALS} runs were killed before the replay ended"
+    assert started_helpers > 0, "no killed run had started its helper processes"
     # finish the stream without interruption
     wf(crashed, "run", "--replay", str(events), "--no-web")
     alerts, posts, cursor = snapshot(crashed)

@@ -55,6 +55,7 @@ __all__ = ["MatchProcess", "MatchRecipe", "MatchedBatch", "recipe_for", "store_u
 
 log = logging.getLogger(__name__)
 
+MAX_PROCESSORS = 64  # recipes a helper keeps (one per running pipeline; more after restarts)
 START_TIMEOUT_S = 600.0  # a new helper's first batch compiles the watch set (100,000 watches: up to a minute)
 
 
@@ -145,6 +146,8 @@ def _processor(recipe: MatchRecipe) -> EventProcessor:
         _languages = SignalStage()  # no helper of its own: only its language identification is used here
     processor = EventProcessor(normaliser, store, clock=clock, watch_sets=watch_sets, signals=_languages)
     processor.before_commit.extend(hooks)
+    while len(_processors) >= MAX_PROCESSORS:  # pipelines restarted over a long run: the oldest go
+        del _processors[next(iter(_processors))]
     _processors[recipe.key] = processor
     return processor
 
