@@ -1,7 +1,7 @@
 """Normalising, matching and sealing a pipeline's batches in a helper process.
 
 In the embedded deployment the pipeline's interpreter is the bottleneck: normalising,
-pseudonymising and matching take about two thirds of its time per event
+pseudonymising and matching take more than half of its time per event
 (docs/performance.md). With a :class:`MatchProcess` one helper process does that part of
 :meth:`~watchfloor.pipeline.processing.EventProcessor.prepare` on the other core, while the
 pipeline reads the source, adds the signals and commits:
@@ -10,9 +10,10 @@ pipeline reads the source, adds the signals and commits:
     helper:                       normalise ─► match ─► score ─► before_commit hooks (sealing) ──┘
 
 - The helper runs the very same ``EventProcessor.prepare`` with a copy of the pipeline's
-  normaliser (its pseudonymiser included), its ``before_commit`` hooks and its clock, sent
-  once, pickled (a :class:`KeyedPseudonymiser` travels as the path of its keyring, never as
-  key material). The helper opens the store itself, read-only in effect, to keep its own
+  normaliser (its pseudonymiser included), its ``before_commit`` hooks and its clock,
+  pickled once (under a kilobyte, sent along with each batch, unpickled once by the
+  helper; a :class:`KeyedPseudonymiser` travels as the path of its keyring, never as key
+  material). The helper opens the store itself, read-only in effect, to keep its own
   compiled watch set current (:class:`~watchfloor.pipeline.watchset_cache.WatchSetCache`),
   so watch edits reach it as they reach an in-process pipeline.
 - What comes back is the batch as the pipeline would have made it (posts that matched,
