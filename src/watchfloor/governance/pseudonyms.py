@@ -57,6 +57,8 @@ class HmacPseudonymiser:
     (platform, account) pairs are kept, so an account seen again costs a dictionary lookup:
     that cache holds clear accounts, in memory only (never on disk), at most ``cache`` of
     them, the oldest going first; :meth:`clear` empties it. ``cache=0`` keeps none.
+    Pickled (to the match helper process, pipeline/match_process.py), it takes its secret
+    along and leaves its cache behind.
     """
 
     def __init__(self, secret: bytes, *, cache: int = 100_000) -> None:
@@ -143,6 +145,8 @@ class KeyedPseudonymiser:
     rotation is picked up).
 
     A call takes the lock only when, every ``refresh_s`` seconds, it looks at the keyring.
+    Pickled (to the match helper process, pipeline/match_process.py), it is the keyring's
+    folder and its options: no key and no clear account leave this process that way.
     """
 
     def __init__(
