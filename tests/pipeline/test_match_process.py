@@ -1,6 +1,7 @@
 """Normalising, matching and sealing in a helper process (pipeline/match_process.py): the
-same batches as in the pipeline, watch edits reach the helper, a helper that dies loses
-nothing, and what cannot be sent is prepared in the pipeline. Real processes, real stores."""
+same batches as in the pipeline, a helper that dies loses nothing, and what cannot be sent
+is prepared in the pipeline. Real processes, real stores. (Watch edits reaching the helper:
+tests/pipeline/test_runner.py, both ways.)"""
 
 from __future__ import annotations
 
@@ -22,10 +23,9 @@ from watchfloor.governance.keys import KEYS_DIR, Keyring
 from watchfloor.governance.pseudonyms import KeyedPseudonymiser, open_identity
 from watchfloor.model import Severity, utcnow
 from watchfloor.pipeline.match_process import MatchProcess, recipe_for, store_url_for_helper
-from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.runner import Pipeline
 from watchfloor.sources.bluesky import JetstreamNormaliser
-from watchfloor.sources.demo import DEMO_WATCHES, DemoSource, write_demo_file
+from watchfloor.sources.demo import DEMO_WATCHES, write_demo_file
 from watchfloor.sources.replay import ReplaySource
 from watchfloor.store import Store, open_store
 
@@ -120,26 +120,6 @@ async def test_the_helper_prepares_exactly_what_the_pipeline_prepares(
     finally:
         here.close()
         there.close()
-
-
-async def test_a_watch_added_while_running_reaches_the_helper(store, helper, keyring) -> None:
-    alerted = AlertSignal()
-    source = DemoSource(rate=2000, hit_share=0.5, seed=11)
-    running = pipeline(source, store, keyring, helper, signal=alerted, watch_check_s=0.2)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    await asyncio.sleep(1.0)
-    assert store.counts().alerts == 0  # no watches yet
-    name, query, severity = DEMO_WATCHES[0]
-    added_at = asyncio.get_running_loop().time()
-    watch = add_watch(store, name, query, severity=Severity(severity))
-    assert await alerted.wait_newer(0, timeout=10.0)
-    took = asyncio.get_running_loop().time() - added_at
-    stop.set()
-    await task
-    assert took < 2.0
-    assert {v.alert.watch_id for v in store.list_alerts(limit=1000)} == {watch.id}
-    assert helper.helper_pid() is not None
 
 
 async def test_a_killed_helper_is_replaced_and_nothing_is_lost_or_doubled(tmp_path, keyring) -> None:

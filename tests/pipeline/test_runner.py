@@ -9,8 +9,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
 from watchfloor.model import Severity, Watch, WatchStatus
+from watchfloor.pipeline.match_process import MatchProcess
 from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.runner import Pipeline
 from watchfloor.sources.bluesky import JetstreamNormaliser
@@ -224,10 +227,12 @@ async def test_an_edit_sent_after_the_delete_raises_nothing_however_the_events_a
     assert outcomes[0] == outcomes[1] == ([("c1", True)], 0)
 
 
-async def test_a_new_watch_takes_effect_while_running(store) -> None:
+@pytest.mark.parametrize("matched_in", ["pipeline", "match helper"])
+async def test_a_new_watch_takes_effect_while_running(store, matched_in: str) -> None:
     signal = AlertSignal()
     source = DemoSource(rate=2000, hit_share=0.5, seed=11)
-    pipeline = pipeline_for(source, store, signal=signal, watch_check_s=0.2)
+    helper = MatchProcess() if matched_in == "match helper" else None  # its own watch set, kept current
+    pipeline = pipeline_for(source, store, signal=signal, watch_check_s=0.2, match_process=helper)
     stop = asyncio.Event()
     task = asyncio.create_task(pipeline.run(stop))
     await asyncio.sleep(0.5)
@@ -244,6 +249,9 @@ async def test_a_new_watch_takes_effect_while_running(store) -> None:
     assert took < 2.0
     assert store.counts().alerts > 0
     assert store.get_cursor("demo") is not None
+    if helper is not None:
+        assert helper.helper_pid() is not None and helper.fallbacks == 0  # every batch went through it
+        helper.close()
 
 
 async def test_an_expired_watch_stops_matching(store) -> None:
