@@ -88,3 +88,35 @@ def process_cpu_seconds(pid: int | None) -> float:
     except FileNotFoundError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+_SPIN = """\
+import time
+start = time.perf_counter()
+x = 0
+for i in range({n}):
+    x += i
+print(time.perf_counter() - start)
+"""
+
+
+def _spin(processes: int, n: int) -> list[float]:
+    """Wall-clock seconds of ``processes`` copies of one pure-Python loop, run at once."""
+    import subprocess
+    import sys
+
+    code = _SPIN.format(n=n)
+    running = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) for _ in range(processes)]
+    return [float(p.communicate()[0]) for p in running]
+
+
+def core_scaling(n: int = 8_000_000) -> float:
+    """How much work two busy processes get done together, relative to one alone.
+
+    2.0 on two independent cores; less when the two virtual cores share a physical one
+    (or its caches and memory bandwidth), or when other work runs. The pipeline's helper
+    processes (match, text signals) can gain no more than this over one process.
+    """
+    alone = _spin(1, n) + _spin(1, n)
+    together = _spin(2, n)
+    return 2 * median(alone) / max(together)

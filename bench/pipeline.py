@@ -10,8 +10,12 @@ The pipeline is built as `watchfloor run` builds it: the match helper process no
 matches and seals (pipeline/match_process.py), the text-signal helper computes the matched
 posts' signals, the pipeline's process reads, adds the signals and commits.
 
+0. The machine: how much two busy processes get done together against one alone (what
+   helper processes can gain at most; on this virtual machine well under 2).
 1. Closed loop: events are handed to the pipeline as fast as it takes them; posts/s and
-   events/s are the capacity.
+   events/s are the capacity. Measured as configured and, in the same run, for the baseline
+   with normalising and matching in the pipeline's process (``--no-match-process``), runs of
+   the two interleaved (``--repeats``); medians, and the ratio.
 2. Open loop: Poisson arrivals at 25 %, 50 % and 80 % of that capacity, and at 10,000
    posts/s (the target) whatever the capacity; latency is from an event's *scheduled* arrival to
    the commit of its alert (so a late source counts against the pipeline), p50/p99/p99.9.
@@ -34,7 +38,15 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from measure import load_average, machine, median, peak_rss_mib, percentile, process_cpu_seconds
+from measure import (
+    core_scaling,
+    load_average,
+    machine,
+    median,
+    peak_rss_mib,
+    percentile,
+    process_cpu_seconds,
+)
 from watchfloor.config import DEFAULT_BATCH_INTERVAL_S, DEFAULT_BATCH_SIZE
 from watchfloor.governance.keys import KEYS_DIR, Keyring
 from watchfloor.governance.pseudonyms import KeyedPseudonymiser
@@ -194,6 +206,13 @@ async def run_pipeline(
     }
 
 
+def median_run(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The run whose posts/s is the median of ``runs`` (the lower middle one of an even count),
+    so that its CPU figures belong to the same run."""
+    ordered = sorted(runs, key=lambda run: run["posts_per_s"])  # type: ignore[arg-type, return-value]
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def poisson(rate: float, count: int, seed: int) -> list[float]:
     rng = random.Random(seed)
     at, out = 0.0, []
@@ -243,8 +262,13 @@ def main() -> None:
         action="store_false",
         help="normalise, match and seal in the pipeline's process, not in the match helper",
     )
+    parser.add_argument(
+        "--repeats", type=int, help="closed-loop runs per configuration, interleaved (default 3, quick 2)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 3
 
     if not args.python_gc:
         gc_pauses.tune_for_streaming()  # as `watchfloor run` does; settled after the first compile
@@ -258,8 +282,15 @@ def main() -> None:
         f"{args.watches:,} watches, planted match rate {args.rate:.0%}, batch size {args.batch_size}, "
         f"batch interval {args.batch_interval * 1000:.0f} ms, SQLite WAL synchronous=FULL"
     )
+    scaling = core_scaling()
+    print(f"two busy processes do {scaling:.2f}x the work of one on this machine (2.00 = two independent cores)")
     watches, recipes = make_watches(args.watches)
-    figures: dict[str, object] = {"machine": machine(), "quick": args.quick, "args": vars(args) | {"json": None}}
+    figures: dict[str, object] = {
+        "machine": machine(),
+        "core_scaling": scaling,
+        "quick": args.quick,
+        "args": vars(args) | {"json": None},
+    }
     with tempfile.TemporaryDirectory() as folder:
         template = fresh_store(Path(folder), watches)
         payloads = make_events(closed_events, recipes, args.rate, extra_words=UPDATE_WORDS, extra_share=0.01)
@@ -270,22 +301,62 @@ def main() -> None:
             target.write_bytes(Path(template).read_bytes())
             return str(target)
 
-        closed = asyncio.run(run_pipeline(copy_store(), payloads, None, args))
+        # The closed loop, as configured and (the baseline) with everything but the text
+        # signals in the pipeline's process, runs interleaved so that both see the same
+        # moments of this shared machine; the figures are the medians.
+        baseline_args = argparse.Namespace(**(vars(args) | {"match_process": False}))
+        modes = [("as configured", args)]
+        if args.match_process:
+            modes.append(("one process (baseline)", baseline_args))
+        runs: dict[str, list[dict[str, object]]] = {label: [] for label, _ in modes}
+        for n in range(args.repeats):
+            for label, mode_args in modes:
+                result = asyncio.run(run_pipeline(copy_store(), payloads, None, mode_args))
+                runs[label].append({k: v for k, v in result.items() if k not in ("latencies", "update_latency_s")})
+                print(
+                    f"  closed loop, run {n + 1} {label}: {result['posts_per_s']:,.0f} posts/s "
+                    f"({result['events_per_s']:,.0f} events/s)",
+                    flush=True,
+                )
+        summary = {label: median_run(done) for label, done in runs.items()}
+        closed = summary["as configured"]
         capacity = closed["events_per_s"]
         post_share = closed["posts"] / closed["events"]
-        figures["closed_loop"] = {k: v for k, v in closed.items() if k not in ("latencies", "update_latency_s")}
+        figures["closed_loop"] = closed
+        figures["closed_loop_runs"] = runs
+        mode = "match helper + text helper" if args.match_process else "one process"
+        if args.signal_process:
+            mode += "" if args.match_process else " + text helper"
         print(
-            f"\nclosed loop: {closed['posts_per_s']:,.0f} posts/s ({closed['events_per_s']:,.0f} events/s), "
-            f"{closed['matched_posts'] / max(1, closed['posts']):.1%} of posts matched, "
-            f"{closed['alerts']:,} alerts, {closed['seconds']:.1f} s; peak RSS {peak_rss_mib():.0f} MiB"
+            f"\nclosed loop ({mode}; medians of {args.repeats} runs): {closed['posts_per_s']:,.0f} posts/s "
+            f"({closed['events_per_s']:,.0f} events/s), {closed['matched_posts'] / max(1, closed['posts']):.1%} "
+            f"of posts matched, {closed['alerts']:,} alerts, {closed['seconds']:.1f} s; "
+            f"peak RSS {peak_rss_mib():.0f} MiB"
         )
-        print(
-            f"  CPU: {closed['cpu_seconds']:.1f} s in the pipeline's process "
-            f"({closed['cpu_seconds'] / closed['seconds']:.0%} of one core) "
-            f"+ {closed['match_helper_cpu_seconds']:.1f} s in the match helper "
-            f"+ {closed['text_helper_cpu_seconds']:.1f} s in the signals' helper; "
-            f"{closed['posts_per_cpu_s']:,.0f} posts per CPU-second of the three"
-        )
+        cpu_head = "CPU: pipeline + match + text helper"
+        print(f"{'':>24} {'posts/s':>9} {'events/s':>9} {cpu_head:>38} {'posts/CPU-s':>11}")
+        for label, row in summary.items():
+            cpu = (
+                f"{row['cpu_seconds']:.1f} + {row['match_helper_cpu_seconds']:.1f} + "
+                f"{row['text_helper_cpu_seconds']:.1f} s of {row['seconds']:.1f} s"
+            )
+            print(
+                f"{label:>24} {row['posts_per_s']:>9,.0f} {row['events_per_s']:>9,.0f} {cpu:>38} "
+                f"{row['posts_per_cpu_s']:>11,.0f}"
+            )
+        if len(summary) > 1:
+            base = summary["one process (baseline)"]
+            ratio = closed["posts_per_s"] / base["posts_per_s"]
+            pairs = [
+                a["posts_per_s"] / b["posts_per_s"]
+                for a, b in zip(runs["as configured"], runs["one process (baseline)"], strict=True)
+            ]
+            figures["ratio_to_one_process"] = ratio
+            print(
+                f"  as configured / one process: {ratio:.2f}x (medians; run by run: "
+                f"{', '.join(f'{x:.2f}' for x in pairs)}); two busy processes on this machine do "
+                f"{scaling:.2f}x the work of one, which bounds what helper processes can gain"
+            )
 
         loads = [(f"{share:.0%} of capacity", capacity * share) for share in (0.25, 0.5, 0.8)]
         target_events = 10_000 / post_share
