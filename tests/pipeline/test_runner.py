@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
-from watchfloor.model import Severity, Watch, WatchStatus
+from watchfloor.model import RawEvent, Severity, Watch, WatchStatus
 from watchfloor.pipeline.match_process import MatchProcess
 from watchfloor.pipeline.notify import AlertSignal
-from watchfloor.pipeline.runner import Pipeline
+from watchfloor.pipeline.runner import Pipeline, PipelineStats
 from watchfloor.sources.bluesky import JetstreamNormaliser
 from watchfloor.sources.demo import DemoSource, write_demo_file
 from watchfloor.sources.replay import ReplaySource
@@ -232,26 +233,51 @@ async def test_a_new_watch_takes_effect_while_running(store, matched_in: str) ->
     signal = AlertSignal()
     source = DemoSource(rate=2000, hit_share=0.5, seed=11)
     helper = MatchProcess() if matched_in == "match helper" else None  # its own watch set, kept current
-    pipeline = pipeline_for(source, store, signal=signal, watch_check_s=0.2, match_process=helper)
-    stop = asyncio.Event()
-    task = asyncio.create_task(pipeline.run(stop))
-    await asyncio.sleep(0.5)
-    assert store.counts().alerts == 0  # no watches yet
-    from watchfloor.sources.demo import DEMO_WATCHES
+    try:
+        pipeline = pipeline_for(source, store, signal=signal, watch_check_s=0.2, match_process=helper)
+        stop = asyncio.Event()
+        task = asyncio.create_task(pipeline.run(stop))
+        await asyncio.sleep(0.5)
+        assert store.counts().alerts == 0  # no watches yet
+        from watchfloor.sources.demo import DEMO_WATCHES
 
-    name, query, severity = DEMO_WATCHES[0]
-    added_at = asyncio.get_running_loop().time()
-    add_watch(store, name, query, severity=Severity(severity))
-    assert await signal.wait_newer(0, timeout=5.0)
-    took = asyncio.get_running_loop().time() - added_at
-    stop.set()
-    await task
-    assert took < 2.0
-    assert store.counts().alerts > 0
-    assert store.get_cursor("demo") is not None
-    if helper is not None:
-        assert helper.helper_pid() is not None and helper.fallbacks == 0  # every batch went through it
-        helper.close()
+        name, query, severity = DEMO_WATCHES[0]
+        added_at = asyncio.get_running_loop().time()
+        add_watch(store, name, query, severity=Severity(severity))
+        assert await signal.wait_newer(0, timeout=5.0)
+        took = asyncio.get_running_loop().time() - added_at
+        stop.set()
+        await task
+        assert took < 2.0
+        assert store.counts().alerts > 0
+        assert store.get_cursor("demo") is not None
+        if helper is not None:
+            assert helper.helper_pid() is not None and helper.fallbacks == 0  # every batch went through it
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def test_a_batch_prepared_apart_is_counted_apart(store, shared_fixtures) -> None:
+    """prepare(stats=...) counts the batch in the given figures only and leaves its rate to
+    the caller: what the pipeline uses for a batch prepared on a worker thread while the
+    event loop's thread adds the match helper's figures (runner.py, _prepare_here)."""
+    lines = (shared_fixtures / "bluesky" / "jetstream_v1_golden.jsonl").read_bytes().splitlines()
+    events = [RawEvent("replay", "bluesky", str(n), line, datetime.now(UTC)) for n, line in enumerate(lines, 1)]
+    add_watch(store, "everything", "the OR a OR de OR la")
+    counted = pipeline_for(ReplaySource(Path("unused")), store)
+    apart = pipeline_for(ReplaySource(Path("unused")), store)
+    figures = PipelineStats()
+    for _ in range(2):  # twice, a moment apart: the second batch has a rate
+        expected = counted.prepare(events, source="replay", cursor=events[-1].cursor)
+        prepared = apart.prepare(events, source="replay", cursor=events[-1].cursor, stats=figures)
+        time.sleep(0.01)
+    assert apart.stats == PipelineStats()  # nothing counted in the pipeline's own figures
+    assert figures == counted.stats and figures.events == 2 * len(events) and figures.posts > 0
+    assert figures.matched_posts > 0 and figures.ignored
+    assert prepared.batch.events_per_s == 0 and expected.batch.events_per_s > 0  # the rate is the caller's
+    assert [p.key for p in prepared.batch.posts] == [p.key for p in expected.batch.posts]
+    assert len(prepared.batch.alerts) == len(expected.batch.alerts) > 0
 
 
 async def test_an_expired_watch_stops_matching(store) -> None:

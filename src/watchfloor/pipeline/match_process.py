@@ -168,11 +168,11 @@ def prepare_in_helper(
     from watchfloor.pipeline.processing import PipelineStats
 
     processor = _processor(recipe)
-    processor.stats = stats = PipelineStats()
+    stats = PipelineStats()
     events = [
         RawEvent(*fields) for fields in zip(sources, platforms, cursors, payloads, received, strict=True)
     ]
-    prepared = processor.prepare(events, source=source, cursor=cursor)
+    prepared = processor.prepare(events, source=source, cursor=cursor, stats=stats)
     known = processor.watch_sets.watches
     watches = {a.watch_id: known[a.watch_id] for a in prepared.batch.alerts}
     return MatchedBatch(prepared.batch, prepared.now, stats, watches)

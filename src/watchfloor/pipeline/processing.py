@@ -136,14 +136,22 @@ class EventProcessor:
         """Normalise, match and score ``events`` into the batch ``source`` commits (with ``cursor``)."""
         return self.finish(self.prepare(events, source=source, cursor=cursor))
 
-    def prepare(self, events: list[RawEvent], *, source: str, cursor: str | None) -> PreparedBatch:
+    def prepare(
+        self, events: list[RawEvent], *, source: str, cursor: str | None, stats: PipelineStats | None = None
+    ) -> PreparedBatch:
         """The first part of :meth:`process_events`: normalise, match, score, hand the matched
-        posts' texts to the signals' helper process (if there is one), run the hooks."""
+        posts' texts to the signals' helper process (if there is one), run the hooks.
+
+        With ``stats``, the batch is counted there instead of in :attr:`stats`, and its
+        ``events_per_s`` is left for the caller to set: for a batch prepared on another
+        thread than the one that keeps the figures, which adds them (:meth:`PipelineStats.add`).
+        """
         watch_set = self.watch_sets.current()
         now = self.clock()
         batch = IngestBatch(source=source, cursor=cursor)
         latest: datetime | None = None
-        stats = self.stats
+        detached = stats is not None
+        stats = stats if stats is not None else self.stats
         ignored = stats.ignored
         posts: list[Post] = []
         deleted: set[tuple[str, str]] = set()  # posts deleted earlier in this batch
@@ -196,7 +204,8 @@ class EventProcessor:
         stats.events += len(events)
         stats.dead_letters += len(batch.dead_letters)
         batch.events = len(events)
-        batch.events_per_s = round(self.rate.add(len(events), time.monotonic()), 2)
+        if not detached:
+            batch.events_per_s = round(self.rate.add(len(events), time.monotonic()), 2)
         batch.last_event_at = latest
         batch.lag_s = None if latest is None else round(max(0.0, (now - latest).total_seconds()), 3)
         texts = self.signals.prepare(batch)  # computed meanwhile, in the helper process if there is one

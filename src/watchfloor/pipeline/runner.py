@@ -89,6 +89,7 @@ class Pipeline(EventProcessor):
         self.watch_check_s = watch_check_s
         self.match_process = match_process  # prepares the batches in a helper process, if set
         self._recipe: tuple[tuple[object, ...], MatchRecipe | None] | None = None  # (hooks, recipe) sent
+
         self._queue_size = queue_size
         self._pending: deque[object] = deque()
         self._ready = asyncio.Event()  # something is pending
@@ -238,9 +239,7 @@ class Pipeline(EventProcessor):
             if previous is not None:
                 await previous[0]
             if prepared is None:  # the helper failed: here, as without it (after the batch before, so in order)
-                prepared = await self.store_retry.call(
-                    lambda: asyncio.to_thread(self.prepare, events, source=self.source.name, cursor=cursor)
-                )
+                prepared = await self._prepare_here(events, cursor)
             ingest = await asyncio.to_thread(self.finish, prepared)
         except Exception as exc:
             finished.set_exception(exc)
@@ -252,6 +251,19 @@ class Pipeline(EventProcessor):
         if previous is not None:
             await previous[1]
         await self._commit(ingest)
+
+    async def _prepare_here(self, events: list[RawEvent], cursor: str | None) -> PreparedBatch:
+        """A batch the match helper failed to prepare, prepared in this process on a worker
+        thread. Its figures are counted there apart and added here, on the event loop's
+        thread, where :meth:`_adopt` adds those of the helper's batches meanwhile."""
+        prepared, stats = await self.store_retry.call(lambda: asyncio.to_thread(self._prepare_detached, events, cursor))
+        self.stats.add(stats, max_kinds=MAX_IGNORED_KINDS)
+        prepared.batch.events_per_s = round(self.rate.add(len(events), time.monotonic()), 2)
+        return prepared
+
+    def _prepare_detached(self, events: list[RawEvent], cursor: str | None) -> tuple[PreparedBatch, PipelineStats]:
+        stats = PipelineStats()
+        return self.prepare(events, source=self.source.name, cursor=cursor, stats=stats), stats
 
     def _adopt(self, matched: MatchedBatch, events: int) -> PreparedBatch:
         """A batch the match helper prepared, as :meth:`prepare` would have returned it."""
