@@ -125,7 +125,12 @@ def _store_with(folder: Path, name: str, queries: list[str]):
 
 
 class _Off(SignalStage):
-    def annotate(self, batch, watches, now) -> None:
+    """The stage switched off: no signals computed, none handed to a helper."""
+
+    def prepare(self, batch):
+        return None
+
+    def annotate(self, batch, watches, now, pending=None) -> None:
         return None
 
     def filter_languages(self, post) -> tuple[str, ...]:
