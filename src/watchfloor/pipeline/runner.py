@@ -89,7 +89,6 @@ class Pipeline(EventProcessor):
         self.watch_check_s = watch_check_s
         self.match_process = match_process  # prepares the batches in a helper process, if set
         self._recipe: tuple[tuple[object, ...], MatchRecipe | None] | None = None  # (hooks, recipe) sent
-
         self._queue_size = queue_size
         self._pending: deque[object] = deque()
         self._ready = asyncio.Event()  # something is pending
