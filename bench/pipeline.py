@@ -4,7 +4,7 @@ Prints figures; asserts nothing.
 
     .venv/bin/python bench/pipeline.py            # full run (several minutes)
     .venv/bin/python bench/pipeline.py --quick    # about a minute or two
-    .venv/bin/python bench/pipeline.py --quick --no-match-process   # the baseline: all in one process
+    .venv/bin/python bench/pipeline.py --quick --no-match-process   # without the match helper only
 
 The pipeline is built as `watchfloor run` builds it: the match helper process normalises,
 matches and seals (pipeline/match_process.py), the text-signal helper computes the matched
@@ -320,13 +320,13 @@ def main() -> None:
             target.write_bytes(Path(template).read_bytes())
             return str(target)
 
-        # The closed loop, as configured and (the baseline) with everything but the text
-        # signals in the pipeline's process, runs interleaved so that both see the same
+        # The closed loop, as configured and (the baseline) without the match helper (all but
+        # the text signals in the pipeline's process), runs interleaved so that both see the same
         # moments of this shared machine; the figures are the medians.
         baseline_args = argparse.Namespace(**(vars(args) | {"match_process": False}))
         modes = [("as configured", args)]
         if args.match_process:
-            modes.append(("one process (baseline)", baseline_args))
+            modes.append(("no match helper", baseline_args))
         runs: dict[str, list[dict[str, object]]] = {label: [] for label, _ in modes}
         for n in range(args.repeats):
             for label, mode_args in modes:
@@ -343,9 +343,8 @@ def main() -> None:
         post_share = closed["posts"] / closed["events"]
         figures["closed_loop"] = closed
         figures["closed_loop_runs"] = runs
-        mode = "match helper + text helper" if args.match_process else "one process"
-        if args.signal_process:
-            mode += "" if args.match_process else " + text helper"
+        parts = (("match helper", args.match_process), ("text helper", args.signal_process))
+        mode = " + ".join(["pipeline", *(name for name, on in parts if on)])
         print(
             f"\nclosed loop ({mode}; medians of {args.repeats} runs): {closed['posts_per_s']:,.0f} posts/s "
             f"({closed['events_per_s']:,.0f} events/s), {closed['matched_posts'] / max(1, closed['posts']):.1%} "
@@ -364,15 +363,15 @@ def main() -> None:
                 f"{row['posts_per_cpu_s']:>11,.0f}"
             )
         if len(summary) > 1:
-            base = summary["one process (baseline)"]
+            base = summary["no match helper"]
             ratio = closed["posts_per_s"] / base["posts_per_s"]
             pairs = [
                 a["posts_per_s"] / b["posts_per_s"]
-                for a, b in zip(runs["as configured"], runs["one process (baseline)"], strict=True)
+                for a, b in zip(runs["as configured"], runs["no match helper"], strict=True)
             ]
             figures["ratio_to_one_process"] = ratio
             print(
-                f"  as configured / one process: {ratio:.2f}x (medians; run by run: "
+                f"  as configured / no match helper: {ratio:.2f}x (medians; run by run: "
                 f"{', '.join(f'{x:.2f}' for x in pairs)}); two busy processes on this machine do "
                 f"{scaling:.2f}x the work of one, which bounds what helper processes can gain"
             )
