@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -102,9 +104,6 @@ print(time.perf_counter() - start)
 
 def _spin(processes: int, n: int) -> list[float]:
     """Wall-clock seconds of ``processes`` copies of one pure-Python loop, run at once."""
-    import subprocess
-    import sys
-
     code = _SPIN.format(n=n)
     running = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) for _ in range(processes)]
     return [float(p.communicate()[0]) for p in running]

@@ -256,8 +256,7 @@ class Pipeline(EventProcessor):
         thread. Its figures are counted there apart and added here, on the event loop's
         thread, where :meth:`_adopt` adds those of the helper's batches meanwhile."""
         prepared, stats = await self.store_retry.call(lambda: asyncio.to_thread(self._prepare_detached, events, cursor))
-        self.stats.add(stats, max_kinds=MAX_IGNORED_KINDS)
-        prepared.batch.events_per_s = round(self.rate.add(len(events), time.monotonic()), 2)
+        self._count(prepared.batch, stats, len(events))
         return prepared
 
     def _prepare_detached(self, events: list[RawEvent], cursor: str | None) -> tuple[PreparedBatch, PipelineStats]:
@@ -267,9 +266,14 @@ class Pipeline(EventProcessor):
     def _adopt(self, matched: MatchedBatch, events: int) -> PreparedBatch:
         """A batch the match helper prepared, as :meth:`prepare` would have returned it."""
         batch = matched.batch
-        self.stats.add(matched.stats, max_kinds=MAX_IGNORED_KINDS)
-        batch.events_per_s = round(self.rate.add(events, time.monotonic()), 2)
+        self._count(batch, matched.stats, events)
         return PreparedBatch(batch, matched.now, self.signals.prepare(batch), matched.watches)
+
+    def _count(self, batch: IngestBatch, stats: PipelineStats, events: int) -> None:
+        """Add the figures of a batch prepared apart (by the helper, or on a worker thread) to
+        this pipeline's, and set its rate; on the event loop's thread only."""
+        self.stats.add(stats, max_kinds=MAX_IGNORED_KINDS)
+        batch.events_per_s = round(self.rate.add(events, time.monotonic()), 2)
 
     async def _finish_and_commit(self, prepared: PreparedBatch) -> None:
         await self._commit(await asyncio.to_thread(self.finish, prepared))
