@@ -67,7 +67,16 @@ def test_signatures_round_trip_and_old_items_are_forgotten() -> None:
     index = NearDuplicateIndex(max_items=10)
     m = index.signature(STORY)
     assert m is not None
-    assert index.from_bytes(index.to_bytes(m)).jaccard(m) == 1.0
+    back = index.from_bytes(index.to_bytes(m))
+    assert back.jaccard(m) == 1.0
+    assert np.array_equal(back.hashvalues, m.hashvalues) and back.hashvalues.dtype == m.hashvalues.dtype
+    assert back.permutations is m.permutations  # shared, as for a signature computed here
+    other = index.signature("a completely different story about tomatoes in the garden")
+    assert other is not None and back.jaccard(other) == m.jaccard(other) < 0.5
+    # what the text helper sends is a signature like any other: it groups with its near-duplicate
+    assert index.add_signature("sent", back) == index.add("here", STORY + "!")
+    with pytest.raises(ValueError, match="not 128"):
+        index.from_bytes(index.to_bytes(m)[:-4])
     for i in range(30):
         index.add(f"x{i}", f"unrelated text number {i} about the weather in town number {i * 7919}")
     assert len(index) == 10

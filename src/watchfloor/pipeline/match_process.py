@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from watchfloor.helper_process import HelperProcess
 from watchfloor.model import RawEvent, Watch
+from watchfloor.pickling import pickled_by_fields
 from watchfloor.store import IngestBatch, Store
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class MatchRecipe:
     key: str  # a digest of both: the helper keeps one processor per key
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class MatchedBatch:
     """A batch prepared by the helper (signals not yet added)."""

@@ -37,6 +37,7 @@ from watchfloor.model import (
     Watch,
     utcnow,
 )
+from watchfloor.pickling import pickled_by_fields
 from watchfloor.pipeline.scoring import score_hit
 from watchfloor.pipeline.watchset_cache import WatchSetCache
 from watchfloor.signals.stage import PendingTexts, SignalStage, stage_for
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_IGNORED_KINDS = 200
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class PipelineStats:
     """Running totals of one pipeline (or worker), for ``watchfloor run`` and the tests."""

@@ -8,6 +8,7 @@ reference evaluator use, so a filter means the same everywhere.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from ..model import Post
@@ -105,6 +106,7 @@ def post_langs(post: Post) -> tuple[str, ...]:
     return tuple(normalise_language(lang) for lang in langs)
 
 
+@lru_cache(maxsize=65_536)  # the same tags come back all day; folding one costs microseconds
 def hashtag_key(tag: str) -> str:
     """A hashtag as ``hashtag:`` compares it: its folded words (``#COVID-19`` -> ``covid 19``)."""
     return word_stream(tag.removeprefix("#")).strip()

@@ -134,8 +134,13 @@ class NearDuplicateIndex:
         return np.asarray(minhash.hashvalues, dtype="<u4").tobytes()
 
     def from_bytes(self, data: bytes) -> MinHash:
+        """The signature :meth:`to_bytes` wrote (from the text helper, or the store)."""
         values = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        return MinHash(hashfunc=_hash32, hashvalues=values, permutations=self._template.permutations, scheme=_SCHEME)
+        if values.shape != (self.num_perm,):
+            raise ValueError(f"a signature of {values.size} values, not {self.num_perm}")
+        m = copy.copy(self._blank)  # as in signature(): the permutations are shared, not parsed again
+        m.hashvalues = values
+        return m
 
     def add(self, key: str, text: str) -> str | None:
         """Add ``text`` under ``key``; returns its group id (None for a text without words).

@@ -21,11 +21,12 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from watchfloor.model import Alert, Post, PostKey, PostSignals, Spike, Watch, utcnow
+from watchfloor.model import Post, PostKey, PostSignals, Spike, Watch, utcnow
+from watchfloor.pickling import pickled_by_fields
 from watchfloor.pipeline.scoring import score_hit
 from watchfloor.signals.bursts import BurstDetector, BurstSettings
 from watchfloor.signals.language import MIN_FILTER_CONFIDENCE, LanguageGuess, LanguageIdentifier
@@ -52,6 +53,7 @@ def post_key_text(post: Post) -> str:
     return f"{post.platform}|{post.native_id}|{post.version}"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TextSignals:
     """The signals of one text, as ``watchfloor signals score`` prints them."""
@@ -275,7 +277,7 @@ class SignalStage:
             watch = watches.get(alert.watch_id)
             if watch is not None:
                 score, explained = score_hit(watch, alert.explanation, by_key.get(alert.post))
-                batch.alerts[i] = rescored(alert, score, explained)
+                batch.alerts[i] = alert.rescored(score, explained)
             terms = [h.term for h in alert.explanation.hits if h.kind != "filter"]
             self.observe_alert(alert.watch_id, terms, created.get(alert.post, now), now)
         batch.spikes.extend(self.close_windows(batch.last_event_at, now))
@@ -303,10 +305,6 @@ class PendingTexts:
 
 def _declared(post: Post) -> str | None:
     return post.lang or (post.langs[0] if post.langs else None)
-
-
-def rescored(alert: Alert, score: float, explanation: object) -> Alert:
-    return replace(alert, score=score, explanation=explanation)
 
 
 _STAGES: weakref.WeakKeyDictionary[object, SignalStage] = weakref.WeakKeyDictionary()

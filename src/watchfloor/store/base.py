@@ -24,6 +24,7 @@ from watchfloor.model import (
     User,
     Watch,
 )
+from watchfloor.pickling import pickled_by_fields
 from watchfloor.store.cases_repo import CasesRepository
 from watchfloor.store.governance_repo import GovernanceRepository
 from watchfloor.store.notify_repo import NotificationsRepository
@@ -33,6 +34,7 @@ from watchfloor.store.triage_repo import TriageRepository
 from watchfloor.store.web_accounts_repo import WebAccountsRepository
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class IngestBatch:
     """Everything one micro-batch of one source produced, committed in ONE transaction

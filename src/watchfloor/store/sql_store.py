@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from watchfloor.model import (
@@ -268,7 +267,7 @@ class SQLStore(
         for alert in alerts:
             row = conn.execute(_INSERT_ALERT, alert_row(alert)).fetchone()
             if row is not None:
-                added.append(replace(alert, id=int(row[0])))
+                added.append(alert.with_id(int(row[0])))
         return added
 
     def _apply_deletions(self, conn: Connection, deletions: Sequence[Deletion]) -> int:
