@@ -21,6 +21,8 @@ posts' signals, the pipeline's process reads, adds the signals and commits.
    the commit of its alert (so a late source counts against the pipeline), p50/p99/p99.9.
 3. Watch updates: during a run, watches for words that are already in the stream are
    added to the store; latency is from the store write to the commit of the first alert.
+4. The closed loop again at the other planted match rates (``--other-rates``, 1, 5 and
+   25 % by default), one run each as configured: what more alerts cost.
 
 Events come from ``workload.py`` (about 80 % non-post events, seven languages, emoji,
 links, CJK) and are kept in memory, so what is measured is the pipeline, not a file or
@@ -280,6 +282,14 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, help="closed-loop runs per configuration, interleaved (default 3, quick 2)"
     )
+    parser.add_argument(
+        "--other-rates",
+        type=lambda text: [float(x) / 100 for x in text.split(",") if x],
+        default=[0.01, 0.05, 0.25],
+        metavar="PERCENTS",
+        help="closed-loop runs at these planted match rates too, comma-separated percents "
+        "(default 1,5,25; empty to skip)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.repeats is None:
@@ -421,6 +431,29 @@ def main() -> None:
                 f"max {max(update) * 1000:.0f} ms ({len(update)} watches, added while running at 50 % of capacity "
                 "and at 10,000 posts/s)"
             )
+
+        # The issue's other planted match rates: more matches mean more alerts to explain,
+        # score, add signals to and commit (one run each, as configured).
+        rate_rows = []
+        for rate in args.other_rates:
+            count = 100_000 if args.quick else 300_000
+            at_rate = make_events(count, recipes, rate)
+            if args.posts_only:
+                at_rate = [p for p in at_rate if wanted_by_default(p)]
+            result = asyncio.run(run_pipeline(copy_store(), at_rate, None, args))
+            rate_rows.append(
+                {"planted": rate} | {k: v for k, v in result.items() if k not in ("latencies", "update_latency_s")}
+            )
+        figures["closed_loop_by_rate"] = rate_rows
+        if rate_rows:
+            print(f"\nclosed loop at other planted match rates (one run each, {mode}):")
+            print(f"{'planted':>8} {'matched':>8} {'alerts':>7} {'posts/s':>9} {'events/s':>9} {'posts/CPU-s':>11}")
+            for r in rate_rows:
+                print(
+                    f"{r['planted']:>8.0%} {r['matched_posts'] / max(1, r['posts']):>8.1%} {r['alerts']:>7,} "
+                    f"{r['posts_per_s']:>9,.0f} {r['events_per_s']:>9,.0f} {r['posts_per_cpu_s']:>11,.0f}"
+                )
+
         figures["peak_rss_mib"] = peak_rss_mib()
         figures["load_average_end"] = load_average()
         print(f"load average at the end: {load_average():.1f} (2 cores; above 2 means other work competed)")

@@ -9,10 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from watchfloor.governance.pseudonyms import HmacPseudonymiser
 from watchfloor.model import Watch, WatchStatus
 from watchfloor.pipeline import gc_pauses
+from watchfloor.pipeline.match_process import MatchProcess
+from watchfloor.pipeline.runner import Pipeline
 from watchfloor.pipeline.watchset_cache import WatchSetCache
 from watchfloor.query import IncrementalWatchSet
+from watchfloor.signals.text_process import TextSignalProcess
+from watchfloor.sources.bluesky import JetstreamNormaliser
+from watchfloor.sources.replay import ReplaySource
 
 QUERIES = [
     "flood",
@@ -109,3 +115,36 @@ def test_the_watch_set_cache_freezes_the_first_compiled_set(collector, store) ->
 
 def _unsaved(watch: Watch) -> Watch:
     return replace(watch, id=None)
+
+
+async def test_a_pipeline_whose_batches_the_match_helper_prepares_settles_too(
+    collector, store, shared_fixtures
+) -> None:
+    """Such a pipeline compiles no watch set of its own: its process settles when the
+    helper's first batch comes back, and the helper settles after its own compile."""
+    store.add_watch(_unsaved(watches(1)[0]))
+    gc_pauses.tune_for_streaming()
+    helper = MatchProcess()
+    try:
+        corpus = shared_fixtures / "bluesky" / "jetstream_v1_corpus.jsonl"
+        pipeline = Pipeline(
+            ReplaySource(corpus), JetstreamNormaliser(HmacPseudonymiser(b"k" * 32)), store, match_process=helper
+        )
+        assert gc.get_freeze_count() == 0
+        stats = await pipeline.run()
+        assert stats.events == 152 and helper.fallbacks == 0  # every batch came from the helper
+        assert gc.get_freeze_count() > 0
+        in_helper = helper.result(helper.submit(gc.get_freeze_count))
+        assert in_helper is not None and in_helper > 0
+    finally:
+        helper.close()
+
+
+def test_the_text_signal_helper_streams_tuned_and_settled() -> None:
+    helper = TextSignalProcess(timeout_s=60)
+    try:
+        helper.start().result(timeout=120)
+        assert helper.result(helper.submit(gc.get_threshold))[0] == gc_pauses.YOUNG_THRESHOLD
+        assert helper.result(helper.submit(gc.get_freeze_count)) > 0  # its models, loaded, are frozen
+    finally:
+        helper.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import random
+from collections import Counter, OrderedDict
 from zlib import crc32
 
 import numpy as np
 import pytest
-from datasketch import MinHash
+from datasketch import MinHash, MinHashLSH
 
 from watchfloor.signals.near_duplicates import NearDuplicateIndex, group_id_for, shingles
 
@@ -134,3 +136,100 @@ def test_signatures_do_not_share_their_values() -> None:
     before = b.hashvalues.copy()
     a.update(b"more")  # a MinHash stays usable as one
     assert np.array_equal(b.hashvalues, before) and index.signature("the bridge is closed") != a
+
+
+class DatasketchGrouping:
+    """The grouping as it was built on datasketch's ``MinHashLSH`` (an ``OrderedDict`` of
+    the newest texts), with ties going to the oldest text: the reference for the index."""
+
+    def __init__(self, index: NearDuplicateIndex, max_items: int) -> None:
+        self.index, self.max_items = index, max_items
+        self.lsh = MinHashLSH(threshold=index.threshold, num_perm=index.num_perm)
+        self.items: OrderedDict[str, tuple[MinHash, str, int]] = OrderedDict()
+        self.added = 0
+
+    def add(self, key: str, text: str) -> str | None:
+        minhash = self.index.signature(text)
+        if minhash is None:
+            return None
+        if key in self.items:
+            return self.items[key][1]
+        best: tuple[float, int, str] | None = None  # (similarity, -order, group)
+        for candidate in self.lsh.query(minhash):
+            other, group, order = self.items[candidate]
+            similarity = minhash.jaccard(other)
+            if similarity >= self.index.threshold and (best is None or (similarity, -order) > best[:2]):
+                best = (similarity, -order, group)
+        group = best[2] if best else group_id_for(key)
+        self.lsh.insert(key, minhash, check_duplication=False)
+        self.items[key] = (minhash, group, self.added)
+        self.added += 1
+        while len(self.items) > self.max_items:
+            old, _ = self.items.popitem(last=False)
+            self.lsh.remove(old)
+        return group
+
+
+def mixed_stream(seed: int) -> list[tuple[str, str]]:
+    """Keys and texts: stories reposted with edits among unrelated texts, some keys repeated."""
+    rng = random.Random(seed)
+    stories = [STORY, *(" ".join(rng.choice(STORY.split()) for _ in range(25)) for _ in range(6))]
+    out: list[tuple[str, str]] = []
+    for i in range(400):
+        roll = rng.random()
+        if roll < 0.55:
+            text = rng.choice(stories)
+            words = text.split()
+            for _ in range(rng.randint(0, 6)):  # small edits: some copies stay above the threshold, some fall below
+                words[rng.randrange(len(words))] = f"w{rng.randrange(50)}"
+            text = " ".join(words)
+        elif roll < 0.95:
+            text = " ".join(f"u{rng.randrange(10**5)}" for _ in range(12))
+        else:
+            text = "@only https://a.example/link"  # no words: no signature, no group
+        key = f"k{rng.randrange(i + 1)}" if rng.random() < 0.05 else f"k{i}"  # now and then a key again
+        out.append((key, text))
+    return out
+
+
+@pytest.mark.parametrize(("seed", "max_items"), [(1, 50_000), (2, 40), (3, 7), (4, 1)])
+def test_groups_are_those_of_datasketchs_lsh(seed: int, max_items: int) -> None:
+    index = NearDuplicateIndex(max_items=max_items)
+    reference = DatasketchGrouping(NearDuplicateIndex(), max_items)
+    got = [index.add(key, text) for key, text in mixed_stream(seed)]
+    expected = [reference.add(key, text) for key, text in mixed_stream(seed)]
+    assert got == expected
+    sizes = Counter(g for g in got if g)
+    assert sum(1 for n in sizes.values() if n > 1) >= 10 and None in got  # groups of several, texts alone, no text
+    assert len(index) == min(max_items, len(reference.items)) == len(reference.items)
+    for key in reference.items:
+        assert index.group_of(key) == reference.items[key][1]
+
+
+def test_a_forgotten_text_leaves_no_trace_in_the_bands() -> None:
+    index = NearDuplicateIndex(max_items=3)
+    first = index.add("a", STORY)
+    assert index.add("b", STORY + " again") == first  # a near-duplicate joins the group
+    for key in ("c", "d", "e"):
+        index.add(key, f"something else entirely, number {key}, about gardening and tomatoes in {key}")
+    assert len(index) == 3 and index.group_of("a") is None and index.group_of("b") is None
+    assert index.add("f", STORY) == group_id_for("f")  # nothing left to join: a new group
+    assert index.add("a", STORY) == index.group_of("f")  # "a" is new again, and joins "f"
+    buckets = [
+        n for table in index._tables for there in table.values() for n in (there if type(there) is tuple else (there,))
+    ]
+    assert sorted(set(buckets)) == list(range(index._oldest, index._next))  # only kept texts are in the bands
+
+
+def test_a_full_index_gives_the_garbage_collector_nothing_to_visit() -> None:
+    """A full index of the old kind held ~18 tracked objects per text (a set per band, a list,
+    the MinHash); each full collection of the pipeline's process walked them all."""
+    gc.collect()
+    before = len(gc.get_objects())
+    index = NearDuplicateIndex(max_items=2_000)
+    rng = random.Random(8)
+    for i in range(3_000):
+        index.add(f"k{i}", " ".join(f"w{rng.randrange(10**4)}" for _ in range(15)))
+    gc.collect()
+    assert len(index) == 2_000
+    assert len(gc.get_objects()) - before < 100

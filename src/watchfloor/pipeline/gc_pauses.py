@@ -21,7 +21,10 @@ A process that runs pipelines (``watchfloor run``, ``watchfloor worker``) theref
   far fewer short-lived objects happen to be alive (and promoted) when it runs;
 - after the first watch set is compiled, :func:`settle` (called by the watch-set cache)
   collects once and freezes what start-up made — modules, models, the compiled watches —
-  so later full collections skip it (:func:`gc.freeze`). Compiled watch sets hold no
+  so later full collections skip it (:func:`gc.freeze`). A pipeline whose batches the
+  match helper prepares compiles no watch set itself: it settles when the helper's first
+  batch comes back (``Pipeline._adopt``); the text-signal helper settles once its models
+  are loaded. Compiled watch sets hold no
   reference cycles (tests/pipeline/test_gc_pauses.py), so a frozen set that is replaced
   later is still freed by reference counting.
 
@@ -60,6 +63,8 @@ def settle() -> bool:
     calls it after its first compile.
     """
     global _settled
+    if _settled:  # every batch of a pipeline with a match helper asks: the common answer, without the lock
+        return False
     with _lock:
         if not _tuned or _settled:
             return False

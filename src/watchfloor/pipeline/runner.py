@@ -35,6 +35,7 @@ from datetime import datetime
 
 from watchfloor.config import DEFAULT_BATCH_INTERVAL_S, DEFAULT_BATCH_SIZE
 from watchfloor.model import RawEvent, utcnow
+from watchfloor.pipeline import gc_pauses
 from watchfloor.pipeline.match_process import MatchedBatch, MatchProcess, MatchRecipe, recipe_for
 from watchfloor.pipeline.notify import AlertSignal
 from watchfloor.pipeline.processing import MAX_IGNORED_KINDS, EventProcessor, PipelineStats, PreparedBatch, RateMeter
@@ -265,6 +266,7 @@ class Pipeline(EventProcessor):
 
     def _adopt(self, matched: MatchedBatch, events: int) -> PreparedBatch:
         """A batch the match helper prepared, as :meth:`prepare` would have returned it."""
+        gc_pauses.settle()  # start-up is over: freeze what it made (once; see gc_pauses.py)
         batch = matched.batch
         self._count(batch, matched.stats, events)
         return PreparedBatch(batch, matched.now, self.signals.prepare(batch), matched.watches)

@@ -54,7 +54,11 @@ def compute_texts(items: list[TextItem]) -> list[TextResult]:
 
 
 def _warm_up() -> None:
-    compute_texts([("warm up", "en")])
+    from watchfloor.pipeline import gc_pauses
+
+    compute_texts([("warm up", "en")])  # loads the models
+    gc_pauses.tune_for_streaming()  # as in the pipeline's process: no collector pauses in the results
+    gc_pauses.settle()  # and the models, loaded, are frozen
 
 
 class TextSignalProcess(HelperProcess):
