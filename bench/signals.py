@@ -13,7 +13,10 @@ Prints, on this machine:
    with and without the signals stage, on the demo stream (10 % of posts match: far more
    than a real firehose, where signals run on the matched share only);
 3. lazy language identification for ``lang:``: how many identifications matching asked
-   for, and what they cost, when posts carry no language.
+   for, and what they cost, when posts carry no language;
+4. a full near-duplicate index (50,000 texts, ``--index-texts``): the objects the garbage
+   collector must visit and how long a full collection then takes, against the baseline
+   of the same signatures kept in datasketch's ``MinHashLSH`` (as the index did before).
 
 The posts are the synthetic demo stream (watchfloor.sources.demo); nothing real.
 """
@@ -21,13 +24,18 @@ The posts are the synthetic demo stream (watchfloor.sources.demo); nothing real.
 from __future__ import annotations
 
 import argparse
+import gc
+import random
 import statistics
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from datasketch import MinHash, MinHashLSH
 
 from watchfloor.governance.pseudonyms import HmacPseudonymiser
 from watchfloor.model import Post, RawEvent, Watch, WatchStatus, utcnow
@@ -212,14 +220,67 @@ def lazy_language(posts: list[Post]) -> None:
         print(f"   {label:<40} {stage.lazy_language_calls:>6} identifications  {per_k:>7.1f} ms per 1,000 posts")
 
 
+def _tracked_and_pause(build: Callable[[], object]) -> tuple[object, int, float, float]:
+    """What ``build()`` returns, the tracked objects it added, the seconds it took, and the
+    median of three full collections with it alive."""
+    gc.collect()
+    before = len(gc.get_objects())
+    started = time.perf_counter()
+    built = build()
+    took = time.perf_counter() - started
+    gc.collect()
+    tracked = len(gc.get_objects()) - before
+    pauses = []
+    for _ in range(3):
+        started = time.perf_counter()
+        gc.collect()
+        pauses.append(time.perf_counter() - started)
+    return built, tracked, took, statistics.median(pauses)
+
+
+def full_index_and_the_collector(texts: int) -> None:
+    """A full near-duplicate index, as the pipeline's process holds it after a while (or
+    right after a warm start from the store), and what it costs each full collection."""
+    print(f"\n4. a full near-duplicate index ({texts:,} texts) and the garbage collector\n")
+    maker = NearDuplicateIndex()
+    words = [f"w{n}" for n in range(5_000)]
+    rng = random.Random(4)
+    signatures = [maker.signature(" ".join(rng.choice(words) for _ in range(15))) for _ in range(texts)]
+
+    def ours() -> NearDuplicateIndex:
+        index = NearDuplicateIndex(max_items=texts)
+        for n, minhash in enumerate(signatures):
+            index.add_signature(f"k{n}", minhash)
+        return index
+
+    def datasketch_lsh() -> tuple[MinHashLSH, OrderedDict[str, tuple[MinHash, str]]]:
+        # the baseline: how the index kept its texts before (MinHashLSH, and the newest texts in order)
+        lsh, kept = MinHashLSH(threshold=maker.threshold, num_perm=maker.num_perm), OrderedDict()
+        for n, minhash in enumerate(signatures):
+            key = f"k{n}"
+            lsh.query(minhash)
+            lsh.insert(key, minhash, check_duplication=False)
+            kept[key] = (minhash, key)
+        return lsh, kept
+
+    rows = [("NearDuplicateIndex", *_tracked_and_pause(ours)[1:])]
+    rows.append(("baseline: datasketch MinHashLSH + OrderedDict", *_tracked_and_pause(datasketch_lsh)[1:]))
+    print(f"   {'kept in':<48} {'tracked objects':>15} {'full collection':>16} {'µs per text added':>18}")
+    for label, tracked, took, pause in rows:
+        print(f"   {label:<48} {tracked:>15,} {pause * 1000:>13.0f} ms {took / texts * 1e6:>18.1f}")
+    print(f"   a full collection with the baseline takes {rows[1][3] / rows[0][3]:.0f}x as long")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=3_000)
+    parser.add_argument("--index-texts", type=int, default=50_000, help="texts in the full near-duplicate index (4.)")
     args = parser.parse_args()
     posts = demo_posts(args.posts)
     signals_alone(posts)
     pipeline_cost(args.posts * 2)
     lazy_language(posts)
+    full_index_and_the_collector(args.index_texts)
 
 
 if __name__ == "__main__":
