@@ -290,6 +290,12 @@ def main() -> None:
         help="closed-loop runs at these planted match rates too, comma-separated percents "
         "(default 1,5,25; empty to skip)",
     )
+    parser.add_argument("--events", type=int, help="events of the closed loop (default 1,000,000; quick 300,000)")
+    parser.add_argument(
+        "--closed-only",
+        action="store_true",
+        help="only the closed loop as configured, no baseline, open loop or other rates (bench/compare.py)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.repeats is None:
@@ -297,7 +303,7 @@ def main() -> None:
 
     if not args.python_gc:
         gc_pauses.tune_for_streaming()  # as `watchfloor run` does; settled after the first compile
-    closed_events = 300_000 if args.quick else 1_000_000  # 6 s and 20 s at 10,000 posts/s
+    closed_events = args.events or (300_000 if args.quick else 1_000_000)  # 6 s and 20 s at 10,000 posts/s
     open_seconds = 6.0 if args.quick else 20.0
     print(
         f"watchfloor pipeline benchmark — {machine()}, {'quick' if args.quick else 'full'} run, "
@@ -309,8 +315,9 @@ def main() -> None:
         f"batch size {args.batch_size}, "
         f"batch interval {args.batch_interval * 1000:.0f} ms, SQLite WAL synchronous=FULL"
     )
-    scaling = core_scaling()
-    print(f"two busy processes do {scaling:.2f}x the work of one on this machine (2.00 = two independent cores)")
+    scaling = 0.0 if args.closed_only else core_scaling()
+    if scaling:
+        print(f"two busy processes do {scaling:.2f}x the work of one on this machine (2.00 = two independent cores)")
     watches, recipes = make_watches(args.watches)
     figures: dict[str, object] = {
         "machine": machine(),
@@ -335,7 +342,7 @@ def main() -> None:
         # moments of this shared machine; the figures are the medians.
         baseline_args = argparse.Namespace(**(vars(args) | {"match_process": False}))
         modes = [("as configured", args)]
-        if args.match_process:
+        if args.match_process and not args.closed_only:
             modes.append(("no match helper", baseline_args))
         runs: dict[str, list[dict[str, object]]] = {label: [] for label, _ in modes}
         for n in range(args.repeats):
@@ -385,6 +392,11 @@ def main() -> None:
                 f"{', '.join(f'{x:.2f}' for x in pairs)}); two busy processes on this machine do "
                 f"{scaling:.2f}x the work of one, which bounds what helper processes can gain"
             )
+
+        if args.closed_only:
+            if args.json:
+                args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+            return
 
         loads = [(f"{share:.0%} of capacity", capacity * share) for share in (0.25, 0.5, 0.8)]
         target_events = 10_000 / post_share
