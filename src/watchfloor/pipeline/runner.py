@@ -138,8 +138,10 @@ class Pipeline(EventProcessor):
         try:
             async for event in self.source.events(cursor):
                 pending.append(event)
-                ready.set()
-                if len(pending) >= limit:  # a full queue holds the source back (backpressure)
+                queued = len(pending)
+                if queued == 1:  # the consumer only waits on an empty queue: wake it
+                    ready.set()
+                if queued >= limit:  # a full queue holds the source back (backpressure)
                     room.clear()
                     await room.wait()
         finally:

@@ -105,7 +105,7 @@ class NearDuplicateIndex:
     threshold), kept in structures the garbage collector does not have to visit: a full
     index (50,000 texts) held about 900,000 tracked objects in ``MinHashLSH`` (a set per
     band and text, a list per text, the ``MinHash`` objects), and every full collection of
-    the pipeline's process walked all of them, 200–500 ms during which nothing was matched
+    the pipeline's process walked all of them, 200–700 ms during which nothing was matched
     or committed. Here each text is a number; its signature is a row of one NumPy array,
     its key and group sit in two lists, and each band table maps a band's bytes to the
     numbers of the texts that have it (an int, or a tuple of ints for the few that share
